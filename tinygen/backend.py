@@ -1,0 +1,134 @@
+"""The one place that knows NumPy from CuPy.
+
+Arrays carry their device: a ``numpy.ndarray`` lives on ``"cpu"``, a ``cupy.ndarray``
+on ``"cuda:N"``. Everything else asks :func:`get_array_module` for ``xp`` and writes
+``xp.`` code that runs on either. CuPy is imported once, here, and only if installed.
+
+Kernels that have a hand-written CUDA twin register both with :func:`twin`, so no
+kernel ever tests ``xp is cupy`` itself.
+"""
+
+import functools
+
+import numpy
+
+from tinygen.errors import DeviceError
+
+try:  # CuPy is optional: tinygen runs on NumPy without it.
+    import cupy
+except ImportError:
+    cupy = None
+
+
+class Device:
+    """A device: ``Device("cpu")``, ``Device("cuda")`` (= ``cuda:0``) or ``Device("cuda:1")``."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, spec="cpu"):
+        if isinstance(spec, Device):
+            self.type, self.index = spec.type, spec.index
+            return
+        if not isinstance(spec, str):
+            raise DeviceError(f"device must be a str like 'cpu' or 'cuda:0', got {spec!r}")
+        kind, _, index = spec.partition(":")
+        if kind == "cpu" and not index:
+            self.type, self.index = "cpu", None
+        elif kind == "cuda" and (not index or index.isdigit()):
+            self.type, self.index = "cuda", int(index or 0)
+        else:
+            raise DeviceError(f"device {spec!r} is not understood; expected 'cpu', 'cuda' or 'cuda:N'")
+
+    def __str__(self):
+        return "cpu" if self.type == "cpu" else f"cuda:{self.index}"
+
+    def __repr__(self):
+        return f"device('{self}')"
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            other = Device(other)
+        return isinstance(other, Device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+
+CPU = Device("cpu")
+
+
+def device(spec):
+    """Parse ``spec`` and check that the device can be used: CuPy installed, GPU present."""
+    dev = Device(spec)
+    if dev.type == "cuda":
+        if cupy is None:
+            raise DeviceError(
+                f"device '{dev}' needs CuPy, which is not installed; install it with "
+                "pip install 'tinygen[cuda12]' (or [cuda13]) to match your CUDA toolkit"
+            )
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except cupy.cuda.runtime.CUDARuntimeError as err:
+            raise DeviceError(f"device '{dev}' asked for, but CUDA reports no GPU: {err}") from None
+        if dev.index >= count:
+            raise DeviceError(f"device '{dev}' asked for, but only {count} GPU(s) are visible")
+    return dev
+
+
+def cuda_available():
+    """True when CuPy is installed and at least one GPU is visible."""
+    try:
+        device("cuda")
+    except DeviceError:
+        return False
+    return True
+
+
+def get_array_module(*arrays):
+    """Return ``cupy`` if any argument is a CuPy array, else ``numpy`` (Chainer's convention)."""
+    if cupy is not None:
+        for a in arrays:
+            if isinstance(a, cupy.ndarray):
+                return cupy
+    return numpy
+
+
+def device_of(array):
+    """The :class:`Device` an array lives on."""
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return Device(f"cuda:{array.device.id}")
+    return CPU
+
+
+def to_device(array, dev):
+    """Copy ``array`` to device ``dev`` (no copy when it is already there)."""
+    dev = device(dev)
+    if dev.type == "cpu":
+        return array.get() if cupy is not None and isinstance(array, cupy.ndarray) else array
+    with cupy.cuda.Device(dev.index):
+        return cupy.asarray(array)
+
+
+def twin(xp_version, cuda=None):
+    """One callable for a kernel with an ``xp`` version and an optional CUDA twin.
+
+    ``xp_version(xp, *arrays)`` is the readable formula that runs on NumPy or CuPy;
+    ``cuda(*arrays)``, when given, is a fused CUDA kernel used for CuPy arrays.
+    """
+
+    @functools.wraps(xp_version)
+    def dispatch(*arrays, **kwargs):
+        xp = get_array_module(*arrays)
+        if cuda is not None and xp is not numpy:
+            return cuda(*arrays, **kwargs)
+        return xp_version(xp, *arrays, **kwargs)
+
+    return dispatch
+
+
+@functools.cache
+def elementwise(in_params, out_params, operation, name, preamble=""):
+    """A compiled, cached ``cupy.ElementwiseKernel`` (Chainer's memoized ``cuda.elementwise``)."""
+    if cupy is None:
+        raise DeviceError(f"CUDA kernel {name!r} needs CuPy, which is not installed")
+    return cupy.ElementwiseKernel(in_params, out_params, operation, name, preamble=preamble)

@@ -1,0 +1,539 @@
+"""Elementwise ops: arithmetic, unary math, activations, selection, comparisons.
+
+Binary ops broadcast like NumPy: the forward broadcasts, and backward sums the gradient
+back to each input's shape (``sum_to``), since an input repeated along an axis receives
+the sum of the gradients of its copies.
+
+Every backward is written with these same differentiable ops, so differentiating it
+again (``create_graph=True``) needs nothing more. Where a derivative is piecewise
+constant (relu, clamp, abs) the mask is a constant, so its own derivative is zero.
+"""
+
+import numbers
+
+from tinygen import backend
+from tinygen.autograd.function import Function
+from tinygen.autograd.tensor import Tensor, as_tensor
+from tinygen.errors import DTypeError
+
+
+def _binary(fn, a, b):
+    """Apply a binary Function, turning a Python number on either side into a tensor."""
+    if not isinstance(a, Tensor):
+        a = as_tensor(a, like=b)
+    if not isinstance(b, Tensor):
+        b = as_tensor(b, like=a)
+    return fn.apply(a, b)
+
+
+def _sum_to(grad, shape):
+    if grad.shape == shape:
+        return grad
+    from tinygen.ops.shape import sum_to
+
+    return sum_to(grad, shape)
+
+
+# ----------------------------------------------------------------------------- arithmetic
+
+
+class Add(Function):
+    """``y = a + b``;  ``da = dy``, ``db = dy`` (each summed to its input's shape)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (a.shape, b.shape)
+        return a.data + b.data
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _sum_to(grad, ctx.shapes[0]), _sum_to(grad, ctx.shapes[1])
+
+
+class Sub(Function):
+    """``y = a - b``;  ``da = dy``, ``db = -dy``."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (a.shape, b.shape)
+        return a.data - b.data
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_b = _sum_to(-grad, ctx.shapes[1]) if ctx.needs_input_grad[1] else None
+        return _sum_to(grad, ctx.shapes[0]), grad_b
+
+
+class Mul(Function):
+    """``y = a * b``;  ``da = dy * b``, ``db = dy * a``."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a.data * b.data
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        grad_a = _sum_to(grad * b, a.shape) if ctx.needs_input_grad[0] else None
+        grad_b = _sum_to(grad * a, b.shape) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Div(Function):
+    """``y = a / b``;  ``da = dy / b``, ``db = -dy * a / b**2``."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a.data / b.data
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        grad_a = _sum_to(grad / b, a.shape) if ctx.needs_input_grad[0] else None
+        grad_b = _sum_to(-grad * a / (b * b), b.shape) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    """``y = -x``;  ``dx = -dy``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return -x.data
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class PowScalar(Function):
+    """``y = x ** p`` for a number ``p``;  ``dx = dy * p * x ** (p - 1)``."""
+
+    @staticmethod
+    def forward(ctx, x, p):
+        ctx.save_for_backward(x)
+        ctx.p = p
+        return x.data**p
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        if ctx.p == 2:
+            return grad * 2 * x, None
+        return grad * ctx.p * x ** (ctx.p - 1), None
+
+
+class Pow(Function):
+    """``y = a ** b``;  ``da = dy * b * a ** (b - 1)``, ``db = dy * y * log(a)``."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = a.data**b.data
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, y = ctx.saved_tensors
+        grad_a = _sum_to(grad * b * a ** (b - 1), a.shape) if ctx.needs_input_grad[0] else None
+        grad_b = None
+        if ctx.needs_input_grad[1]:
+            safe_log = log(where(a > 0, a, 1.0))  # a**b with a <= 0: d/db taken as 0, as PyTorch
+            grad_b = _sum_to(grad * y * safe_log, b.shape)
+        return grad_a, grad_b
+
+
+def add(a, b):
+    return _binary(Add, a, b)
+
+
+def sub(a, b):
+    return _binary(Sub, a, b)
+
+
+def mul(a, b):
+    return _binary(Mul, a, b)
+
+
+def div(a, b):
+    return _binary(Div, a, b)
+
+
+def neg(x):
+    return Neg.apply(x)
+
+
+def pow(x, exponent):  # noqa: A001  (PyTorch's name)
+    """``x ** exponent``; either side may be a Python number."""
+    if isinstance(exponent, numbers.Number) and isinstance(x, Tensor):
+        return PowScalar.apply(x, exponent)
+    return _binary(Pow, x, exponent)
+
+
+# ----------------------------------------------------------------------------- unary math
+
+
+class Exp(Function):
+    """``y = exp(x)``;  ``dx = dy * y``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = backend.get_array_module(x.data).exp(x.data)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad * y
+
+
+class Log(Function):
+    """``y = log(x)``;  ``dx = dy / x``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.get_array_module(x.data).log(x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad / x
+
+
+class Sqrt(Function):
+    """``y = sqrt(x)``;  ``dx = dy / (2 y)``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = backend.get_array_module(x.data).sqrt(x.data)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad / (2 * y)
+
+
+class Abs(Function):
+    """``y = |x|``;  ``dx = dy * sign(x)`` (0 at x = 0, as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return abs(x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * sign(x)
+
+
+class Tanh(Function):
+    """``y = tanh(x)``;  ``dx = dy * (1 - y**2)``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = backend.get_array_module(x.data).tanh(x.data)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad * (1 - y * y)
+
+
+class Sigmoid(Function):
+    """``y = 1 / (1 + exp(-x))``;  ``dx = dy * y * (1 - y)``.
+
+    Stable: with ``e = exp(-|x|)`` (never overflows), ``y = 1/(1+e)`` for x >= 0 and
+    ``e/(1+e)`` for x < 0.
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = backend.get_array_module(x.data)
+        e = xp.exp(-abs(x.data))
+        y = xp.where(x.data >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad * y * (1 - y)
+
+
+def exp(x):
+    return Exp.apply(x)
+
+
+def log(x):
+    return Log.apply(x)
+
+
+def sqrt(x):
+    return Sqrt.apply(x)
+
+
+def abs_(x):
+    return Abs.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def sign(x):
+    """-1, 0 or 1 elementwise; no gradient flows through it."""
+    return Tensor(backend.get_array_module(x.data).sign(x.data))
+
+
+# ----------------------------------------------------------------------------- activations
+
+
+class Relu(Function):
+    """``y = max(x, 0)``;  ``dx = dy * [x > 0]``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = backend.get_array_module(x.data)
+        y = xp.maximum(x.data, 0)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad * Tensor(y.data > 0)
+
+
+class LeakyRelu(Function):
+    """``y = x if x > 0 else slope * x``;  ``dx = dy * (1 if x > 0 else slope)``."""
+
+    @staticmethod
+    def forward(ctx, x, slope):
+        xp = backend.get_array_module(x.data)
+        scale = xp.where(x.data > 0, 1, slope).astype(x.dtype)
+        ctx.save_for_backward(scale)
+        return x.data * scale
+
+    @staticmethod
+    def backward(ctx, grad):
+        (scale,) = ctx.saved_tensors
+        return grad * scale, None
+
+
+class Elu(Function):
+    """``y = x if x > 0 else alpha * (exp(x) - 1)``;  ``dx = dy * (1 if x > 0 else y + alpha)``."""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        xp = backend.get_array_module(x.data)
+        y = xp.where(x.data > 0, x.data, alpha * xp.expm1(xp.minimum(x.data, 0))).astype(x.dtype)
+        ctx.save_for_backward(x, y)
+        ctx.alpha = alpha
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        return where(x > 0, grad, grad * (y + ctx.alpha)), None
+
+
+class Softplus(Function):
+    """``y = log(1 + exp(beta x)) / beta``, linear where ``beta x > threshold`` (PyTorch).
+
+    ``dx = dy * sigmoid(beta x)`` (``dy`` in the linear region). Computed as
+    ``max(z, 0) + log1p(exp(-|z|))`` with ``z = beta x`` so nothing overflows.
+    """
+
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        xp = backend.get_array_module(x.data)
+        z = x.data * beta
+        y = (xp.maximum(z, 0) + xp.log1p(xp.exp(-abs(z)))) / beta
+        ctx.save_for_backward(x)
+        ctx.beta, ctx.threshold = beta, threshold
+        return xp.where(z > threshold, x.data, y).astype(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        z = x * ctx.beta
+        return where(z > ctx.threshold, grad, grad * sigmoid(z)), None, None
+
+
+def relu(x):
+    return Relu.apply(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return LeakyRelu.apply(x, negative_slope)
+
+
+def elu(x, alpha=1.0):
+    return Elu.apply(x, alpha)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    return Softplus.apply(x, beta, threshold)
+
+
+# ----------------------------------------------------------------------------- selection
+
+
+class Where(Function):
+    """``y = a where cond else b``;  ``da = dy where cond else 0``, ``db`` the rest."""
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        xp = backend.get_array_module(a.data, b.data)
+        ctx.save_for_backward(cond)
+        ctx.shapes = (a.shape, b.shape)
+        return xp.where(cond.data, a.data, b.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (cond,) = ctx.saved_tensors
+        zero = as_tensor(0.0, like=grad)
+        grad_a = _sum_to(where(cond, grad, zero), ctx.shapes[0]) if ctx.needs_input_grad[1] else None
+        grad_b = _sum_to(where(cond, zero, grad), ctx.shapes[1]) if ctx.needs_input_grad[2] else None
+        return None, grad_a, grad_b
+
+
+def where(condition, input, other):  # noqa: A002  (PyTorch's names)
+    """Elementwise ``input if condition else other``; numbers on either side are allowed."""
+    condition = condition if isinstance(condition, Tensor) else as_tensor(condition)
+    if condition.dtype.kind != "b":
+        raise DTypeError(f"where: condition must be a bool tensor, got dtype {condition.dtype}")
+    like = input if isinstance(input, Tensor) else other
+    return Where.apply(condition, as_tensor(input, like=like), as_tensor(other, like=like))
+
+
+class _Extremum(Function):
+    """``y = max(a, b)`` (or min); the gradient goes to the chosen side, half each on ties."""
+
+    @staticmethod
+    def forward(ctx, a, b, take_max):
+        xp = backend.get_array_module(a.data, b.data)
+        y = xp.maximum(a.data, b.data) if take_max else xp.minimum(a.data, b.data)
+        chosen_a = (a.data > b.data) if take_max else (a.data < b.data)
+        weight_a = xp.where(a.data == b.data, 0.5, chosen_a).astype(y.dtype)
+        ctx.save_for_backward(weight_a)
+        ctx.shapes = (a.shape, b.shape)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (weight_a,) = ctx.saved_tensors
+        grad_a = _sum_to(grad * weight_a, ctx.shapes[0]) if ctx.needs_input_grad[0] else None
+        grad_b = _sum_to(grad * (1 - weight_a), ctx.shapes[1]) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b, None
+
+
+def maximum(a, b):
+    return _binary_with(_Extremum, a, b, True)
+
+
+def minimum(a, b):
+    return _binary_with(_Extremum, a, b, False)
+
+
+def _binary_with(fn, a, b, *extra):
+    like = a if isinstance(a, Tensor) else b
+    return fn.apply(as_tensor(a, like=like), as_tensor(b, like=like), *extra)
+
+
+def clamp(x, min=None, max=None):  # noqa: A002  (PyTorch's names)
+    """Limit ``x`` to ``[min, max]``; the gradient passes where ``min <= x <= max``."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = x if min is None else maximum(x, min)
+        return out if max is None else minimum(out, max)
+    xp = backend.get_array_module(x.data)
+    inside = xp.ones(x.shape, dtype=bool)
+    clipped = x.data
+    if min is not None:
+        inside &= x.data >= min
+        clipped = xp.maximum(clipped, min)
+    if max is not None:
+        inside &= x.data <= max
+        clipped = xp.minimum(clipped, max)
+    return Clamp.apply(x, clipped.astype(x.dtype, copy=False), inside.astype(x.dtype))
+
+
+class Clamp(Function):
+    """``y = clip(x)`` given the clipped values and the pass-through mask; ``dx = dy * mask``."""
+
+    @staticmethod
+    def forward(ctx, x, clipped, inside):
+        ctx.save_for_backward(inside)
+        return clipped
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inside,) = ctx.saved_tensors
+        return grad * inside, None, None
+
+
+# ----------------------------------------------------------------------------- dtype, device
+
+
+class Cast(Function):
+    """``y = x`` in another dtype;  ``dx = dy`` cast back."""
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.dtype = x.dtype
+        return x.data.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (Cast.apply(grad, ctx.dtype) if ctx.dtype.kind == "f" else None), None
+
+
+class ToDevice(Function):
+    """``y = x`` on another device;  ``dx = dy`` moved back."""
+
+    @staticmethod
+    def forward(ctx, x, device):
+        ctx.device = x.device
+        return backend.to_device(x.data, device)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ToDevice.apply(grad, ctx.device), None
+
+
+# ----------------------------------------------------------------------------- comparisons
+
+
+def _compare(name):
+    def compare(a, b):
+        like = a if isinstance(a, Tensor) else b
+        a = a.data if isinstance(a, Tensor) else as_tensor(a, like=like).data
+        b = b.data if isinstance(b, Tensor) else as_tensor(b, like=like).data
+        return Tensor(getattr(backend.get_array_module(a, b), name)(a, b))
+
+    compare.__name__ = name
+    compare.__doc__ = f"Elementwise ``{name}`` as a bool tensor (no gradient)."
+    return compare
+
+
+eq = _compare("equal")
+ne = _compare("not_equal")
+lt = _compare("less")
+le = _compare("less_equal")
+gt = _compare("greater")
+ge = _compare("greater_equal")

@@ -88,7 +88,7 @@ class BinaryCrossEntropyWithLogits(Function):
 
     ``softplus(-x) = max(-x, 0) + log1p(exp(-|x|))`` never overflows, so |x| = 100 is fine.
     ``dx = dl * ((1 - t) - w_t sigmoid(-x))`` (= ``sigmoid(x) - t`` when pos_weight = 1);
-    ``dt = dl * (-x + (pos_weight - 1) softplus(-x))``.
+    ``dt = dl * (-x + (pos_weight - 1) softplus(-x))``;  ``dpos_weight = dl * t softplus(-x)``.
     """
 
     @staticmethod
@@ -107,11 +107,13 @@ class BinaryCrossEntropyWithLogits(Function):
             grad_t = -grad * x if ctx.needs_input_grad[1] else None
             return grad_x, grad_t, None
         weight_t = 1 + (pos_weight - 1) * t
+        softplus_neg = ew.softplus(-x)
         grad_x = grad * ((1 - t) - weight_t * ew.sigmoid(-x)) if ctx.needs_input_grad[0] else None
-        grad_t = None
-        if ctx.needs_input_grad[1]:
-            grad_t = grad * (-x + (pos_weight - 1) * ew.softplus(-x))
-        return grad_x, grad_t, None
+        grad_t = grad * (-x + (pos_weight - 1) * softplus_neg) if ctx.needs_input_grad[1] else None
+        grad_pw = None
+        if ctx.needs_input_grad[2]:
+            grad_pw = sh.sum_to(grad * t * softplus_neg, pos_weight.shape)
+        return grad_x, grad_t, grad_pw
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):  # noqa: A002
@@ -216,7 +218,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 
 def _soft_cross_entropy(logp, target, weight, reduction, label_smoothing, class_dim):
-    """Cross entropy against class probabilities: ``-sum_c w_c t_c log p_c``; 'mean' over the batch."""
+    """Cross entropy against class probabilities: ``-sum_c w_c t_c log p_c``, per sample and position."""
     if not isinstance(target, Tensor):
         target = Tensor(target)
     _check_same_shape(logp, target, "cross_entropy")
@@ -228,10 +230,7 @@ def _soft_cross_entropy(logp, target, weight, reduction, label_smoothing, class_
         shape = [1] * logp.ndim
         shape[class_dim] = classes
         terms = terms * sh.reshape(weight, *shape)
-    loss = -rd.sum(terms, class_dim)
-    if reduction == "mean":
-        return rd.sum(loss) / (logp.shape[0] if logp.ndim > 1 else 1)
-    return _reduce(loss, reduction, "cross_entropy")
+    return _reduce(-rd.sum(terms, class_dim), reduction, "cross_entropy")
 
 
 def kl_div(input, target, reduction="mean", log_target=False):  # noqa: A002

@@ -4,4 +4,4 @@
 and arrays that keep away from kinks and domain edges.
 """
 
-from tinygen.testing.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
+from tinygen.testing.checks import GradcheckError, gradcheck, gradgradcheck  # noqa: F401

@@ -37,8 +37,9 @@ def arrays(
 ):
     """Float arrays in ``[min_value, max_value]`` with no value within ``margin`` of ``away_from``.
 
-    ``distinct=True`` also keeps every pair of values ``margin`` apart (for max/min and
-    sorting, whose gradient jumps where two values tie).
+    ``distinct=True`` also keeps every pair of values at least half a grid step,
+    ``(max_value - min_value) / (2 (size - 1))``, apart (for max/min and sorting, whose
+    gradient jumps where two values tie).
     """
     if isinstance(shape, st.SearchStrategy):
         shape = draw(shape)
@@ -46,8 +47,8 @@ def arrays(
     rng = numpy.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     if distinct and size > 1:  # an evenly spread grid, shuffled and jittered by < a quarter step
         step = (max_value - min_value) / (size - 1)
-        if step / 2 < margin:
-            raise ValueError(f"arrays: {size} values can't be {margin} apart in [{min_value}, {max_value}]")
+        if step / 2 < 1e-3:
+            raise ValueError(f"arrays: {size} distinct values don't fit in [{min_value}, {max_value}]")
         values = rng.permutation(numpy.linspace(min_value, max_value, size))
         values += rng.uniform(-0.25, 0.25, size) * step
     else:

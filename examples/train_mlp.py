@@ -41,7 +41,12 @@ def main():
         bound = 1 / math.sqrt(fan_in)
         return ((tinygen.rand(*shape) * 2 - 1) * bound).detach().requires_grad_()
 
-    params = [init(2, args.hidden, 2), init(2, args.hidden), init(args.hidden, 2, args.hidden), init(args.hidden, 2)]
+    params = [
+        init(2, args.hidden, 2),
+        init(2, args.hidden),
+        init(args.hidden, 2, args.hidden),
+        init(args.hidden, 2),
+    ]
     velocity = [np.zeros_like(p.data) for p in params]
 
     for step in range(1, args.steps + 1):
@@ -53,7 +58,7 @@ def main():
         for p in params:
             p.grad = None
         loss.backward()
-        for p, v in zip(params, velocity):  # SGD with momentum 0.9
+        for p, v in zip(params, velocity, strict=True):  # SGD with momentum 0.9
             v *= 0.9
             v += p.grad.data
             p.data -= args.lr * v

@@ -7,7 +7,7 @@ runs every case through the same checks: forward against NumPy, ``gradcheck``, a
 """
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from hypothesis import strategies as st
@@ -113,6 +113,8 @@ def _np_pad(mode):
     return {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
 
 
+SHIFTED = dict(min_value=-1.9, max_value=2.1)
+
 # fmt: off
 CASES = [
     # ---------------------------------------------------------------- arithmetic (broadcasting)
@@ -148,8 +150,8 @@ CASES = [
            lambda x: np.clip(x, -0.5, 0.7)),
     OpCase("clamp_min", unary(away_from=(0.1,)), lambda x: x.clamp(min=0.1), lambda x: np.maximum(x, 0.1)),
     # b's range is shifted so that hypothesis's repeated draws never make exact ties (kinks)
-    OpCase("maximum", broadcast_pair(b_kwargs=dict(min_value=-1.9, max_value=2.1)), tinygen.maximum, np.maximum),
-    OpCase("minimum", broadcast_pair(b_kwargs=dict(min_value=-1.9, max_value=2.1)), tinygen.minimum, np.minimum),
+    OpCase("maximum", broadcast_pair(b_kwargs=SHIFTED), tinygen.maximum, np.maximum),
+    OpCase("minimum", broadcast_pair(b_kwargs=SHIFTED), tinygen.minimum, np.minimum),
     OpCase("where", broadcast_pair(), lambda a, b: tinygen.where(a > 0.3, a, b),
            lambda a, b: np.where(a > 0.3, a, b)),
     OpCase("dropout", unary(), lambda x: F.dropout(x, 0.3, generator=tinygen.Generator(7)), None),

@@ -11,10 +11,12 @@ constant (relu, clamp, abs) the mask is a constant, so its own derivative is zer
 
 import numbers
 
+import numpy
+
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.errors import DTypeError
+from tinygen.errors import DTypeError, ShapeError
 
 
 def _binary(fn, a, b):
@@ -23,7 +25,20 @@ def _binary(fn, a, b):
         a = as_tensor(a, like=b)
     if not isinstance(b, Tensor):
         b = as_tensor(b, like=a)
-    return fn.apply(a, b)
+    try:
+        return fn.apply(a, b)
+    except ValueError:
+        _check_broadcast(fn.__name__.lower(), a.shape, b.shape)
+        raise
+
+
+def _check_broadcast(op, *shapes):
+    """Raise a ShapeError naming ``op`` and the shapes when they don't broadcast."""
+    try:
+        numpy.broadcast_shapes(*shapes)
+    except ValueError:
+        listed = " and ".join(str(s) for s in shapes)
+        raise ShapeError(f"{op}: shapes {listed} don't broadcast (sizes must match or be 1)") from None
 
 
 def _sum_to(grad, shape):
@@ -417,7 +432,9 @@ def where(condition, input, other):  # noqa: A002  (PyTorch's names)
     if condition.dtype.kind != "b":
         raise DTypeError(f"where: condition must be a bool tensor, got dtype {condition.dtype}")
     like = input if isinstance(input, Tensor) else other
-    return Where.apply(condition, as_tensor(input, like=like), as_tensor(other, like=like))
+    input, other = as_tensor(input, like=like), as_tensor(other, like=like)
+    _check_broadcast("where", condition.shape, input.shape, other.shape)
+    return Where.apply(condition, input, other)
 
 
 class _Extremum(Function):
@@ -451,7 +468,9 @@ def minimum(a, b):
 
 def _binary_with(fn, a, b, *extra):
     like = a if isinstance(a, Tensor) else b
-    return fn.apply(as_tensor(a, like=like), as_tensor(b, like=like), *extra)
+    a, b = as_tensor(a, like=like), as_tensor(b, like=like)
+    _check_broadcast("maximum" if extra[0] else "minimum", a.shape, b.shape)
+    return fn.apply(a, b, *extra)
 
 
 def clamp(x, min=None, max=None):  # noqa: A002  (PyTorch's names)

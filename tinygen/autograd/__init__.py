@@ -8,3 +8,6 @@ from tinygen.autograd.grad_mode import (  # noqa: F401
     set_grad_enabled,
 )
 from tinygen.autograd.tensor import Tensor  # noqa: F401
+from tinygen.autograd import tensor_methods
+
+tensor_methods.bind(Tensor)  # operators and methods, once the ops they call can be imported

@@ -28,9 +28,14 @@ accumulates what reaches leaves into ``.grad``. With ``create_graph=True`` the c
 to ``backward`` are recorded, which is how gradients of gradients work.
 """
 
+import numpy
+
 from tinygen import backend
 from tinygen.autograd import grad_mode
+from tinygen.autograd.tensor import Tensor
 from tinygen.errors import DeviceError, GraphError
+
+_ARRAY_TYPES = (numpy.ndarray,) if backend.cupy is None else (numpy.ndarray, backend.cupy.ndarray)
 
 
 class Context:
@@ -71,8 +76,6 @@ class Context:
     def saved_tensors(self):
         """The saved items as Tensors. Saved outputs come back attached to this node."""
         self._check_not_freed()
-        from tinygen.autograd.tensor import Tensor
-
         out = []
         for item in self._saved if self._saved is not None else self._to_save:
             if isinstance(item, _SavedOutput):
@@ -120,32 +123,40 @@ class Function:
     @classmethod
     def apply(cls, *args):
         """Run ``forward`` and, when any input requires grad, record a node for ``backward``."""
-        from tinygen.autograd.tensor import Tensor
-
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = grad_mode.is_grad_enabled() and any(needs)
-        _check_same_device(cls, args)
-        ctx = Context(cls, needs)
-        prev = grad_mode.is_grad_enabled()
-        grad_mode._set(False)
+        needs = []
+        array_type = None
+        for a in args:
+            if isinstance(a, Tensor):
+                needs.append(a.requires_grad)
+                if array_type is None:
+                    array_type = type(a.data)
+                elif type(a.data) is not array_type:
+                    _raise_mixed_devices(cls, args)
+            else:
+                needs.append(False)
+        state = grad_mode._state
+        prev = state.enabled
+        record = prev and True in needs
+        ctx = Context(cls, tuple(needs))
+        state.enabled = False
         try:
             result = cls.forward(ctx, *args)
         finally:
-            grad_mode._set(prev)
-
+            state.enabled = prev
         single = not isinstance(result, tuple)
-        arrays = [r.data if isinstance(r, Tensor) else r for r in ((result,) if single else result)]
+        raw = (result,) if single else result
+        arrays = [_as_array(r) for r in raw]
         if not record:
-            outputs = [Tensor(a) for a in arrays]
+            outputs = [Tensor._wrap(a, False, None, 0) for a in arrays]
             return outputs[0] if single else tuple(outputs)
 
         ctx.edges = tuple(_edge(a) if need else None for a, need in zip(args, needs, strict=True))
         ctx._output_meta = tuple((a.shape, a.dtype) for a in arrays)
-        outputs = [
-            Tensor(a, requires_grad=a.dtype.kind == "f", _grad_fn=ctx, _output_nr=i)
-            for i, a in enumerate(arrays)
-        ]
-        ctx._saved = tuple(_saved_item(item, arrays) for item in ctx._to_save)
+        outputs = []
+        for i, a in enumerate(arrays):
+            differentiable = a.dtype.kind == "f"  # integer outputs (indices) have no gradient
+            outputs.append(Tensor._wrap(a, differentiable, ctx if differentiable else None, i))
+        ctx._saved = tuple(_saved_item(item, raw, arrays) for item in ctx._to_save)
         ctx._to_save = ()
         return outputs[0] if single else tuple(outputs)
 
@@ -157,26 +168,30 @@ def _edge(tensor):
     return (tensor, 0)
 
 
-def _saved_item(item, output_arrays):
-    from tinygen.autograd.tensor import Tensor
-
+def _saved_item(item, raw_outputs, output_arrays):
+    """A saved output becomes a ``_SavedOutput``; anything else is kept as it is."""
     data = item.data if isinstance(item, Tensor) else item
-    for i, out in enumerate(output_arrays):
-        if data is out:
+    for i, (raw, out) in enumerate(zip(raw_outputs, output_arrays, strict=True)):
+        if data is raw or data is out:
             return _SavedOutput(out, i)
     return item
 
 
-def _check_same_device(cls, args):
-    from tinygen.autograd.tensor import Tensor
+def _as_array(result):
+    """A forward result as an xp array (0-d NumPy arithmetic returns scalars, not arrays)."""
+    if isinstance(result, Tensor):
+        result = result.data
+    if isinstance(result, _ARRAY_TYPES):
+        return result
+    return numpy.asarray(result)
 
-    kinds = {type(a.data) for a in args if isinstance(a, Tensor)}
-    if len(kinds) > 1:
-        devices = ", ".join(str(a.device) for a in args if isinstance(a, Tensor))
-        raise DeviceError(
-            f"{cls.__name__}: all tensor arguments must be on one device, got {devices}; "
-            "move them with .to(device)"
-        )
+
+def _raise_mixed_devices(cls, args):
+    devices = ", ".join(str(a.device) for a in args if isinstance(a, Tensor))
+    raise DeviceError(
+        f"{cls.__name__}: all tensor arguments must be on one device, got {devices}; "
+        "move them with .to(device)"
+    )
 
 
 # ----------------------------------------------------------------------------- graph walk
@@ -210,8 +225,6 @@ def _accumulate(total, grad):
 
 def _fill_missing(node, grads):
     """Zeros for outputs of a multi-output op that no gradient reached (PyTorch materializes them)."""
-    from tinygen.autograd.tensor import Tensor
-
     if all(g is not None for g in grads):
         return grads
     xp = backend.get_array_module(*[g.data for g in grads if g is not None])
@@ -323,8 +336,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     returned gradients are themselves differentiable (for gradient penalties and for
     second-order checks).
     """
-    from tinygen.autograd.tensor import Tensor
-
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     for i, t in enumerate(inputs):
@@ -344,8 +355,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 def _roots_and_grads(caller, outputs, grad_outputs):
     """Check outputs and fill in the default gradient (ones, for scalar outputs only)."""
-    from tinygen.autograd.tensor import Tensor
-
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, Tensor):

@@ -6,12 +6,17 @@ The switch is per thread, as in PyTorch. Each works as a context manager and as 
 import functools
 import threading
 
-_state = threading.local()
+
+class _State(threading.local):
+    enabled = True  # the default in every thread
+
+
+_state = _State()
 
 
 def is_grad_enabled():
     """True when new operations are recorded in the autograd graph."""
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 def _set(enabled):

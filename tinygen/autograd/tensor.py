@@ -13,7 +13,6 @@ import numbers
 import numpy
 
 from tinygen import backend
-from tinygen.autograd import function
 from tinygen.errors import DTypeError
 
 float32 = numpy.dtype("float32")
@@ -46,6 +45,17 @@ class Tensor:
         self.grad = None
         self.grad_fn = _grad_fn
         self.output_nr = _output_nr
+
+    @staticmethod
+    def _wrap(data, requires_grad, grad_fn, output_nr):
+        """The engine's constructor: ``data`` is already an xp array; no checks."""
+        t = object.__new__(Tensor)
+        t.data = data
+        t.requires_grad = requires_grad
+        t.grad = None
+        t.grad_fn = grad_fn
+        t.output_nr = output_nr
+        return t
 
     # ------------------------------------------------------------------ attributes
     @property
@@ -186,6 +196,8 @@ class Tensor:
     # ------------------------------------------------------------------ autograd
     def backward(self, gradient=None, retain_graph=None, create_graph=False):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (PyTorch's signature)."""
+        from tinygen.autograd import function
+
         roots, grads = function._roots_and_grads("backward", [self], gradient)
         retain_graph = create_graph if retain_graph is None else retain_graph
         function.run_backward(roots, grads, retain_graph, create_graph)
@@ -234,8 +246,3 @@ def as_tensor(value, like=None):
         dtype = like.dtype if like.dtype.kind == "f" or isinstance(value, numbers.Integral) else None
         return Tensor(xp.asarray(value, dtype=dtype if dtype is not None else default_float_dtype))
     return tensor(value)
-
-
-from tinygen.autograd import tensor_methods  # noqa: E402  (binds operators and methods)
-
-tensor_methods.bind(Tensor)

@@ -276,3 +276,13 @@ def test_backward_returning_wrong_count_or_shape_is_reported():
         TooFew.apply(leaf([1.0]), leaf([2.0])).sum().backward()
     with pytest.raises(GraphError, match="WrongShapeBackward.*shape \\(\\) for an input of shape \\(3,\\)"):
         WrongShape.apply(leaf([1.0, 2.0, 3.0])).backward()
+
+
+def test_grad_of_non_leaf_leaves_its_producer_untouched():
+    """The node that made a requested tensor is not run (nor freed), as in PyTorch."""
+    x = leaf([1.0, 2.0])
+    h = x.exp()
+    (g,) = tinygen.grad((h * h).sum(), h)
+    np.testing.assert_allclose(g.numpy(), 2 * h.numpy())
+    (h * 3).sum().backward()  # h's ExpBackward still has its saved output
+    np.testing.assert_allclose(x.grad.numpy(), 3 * h.numpy())

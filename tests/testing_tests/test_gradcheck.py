@@ -168,3 +168,29 @@ def test_tensors_are_float64_leaves_requiring_grad(x):
 def test_strategies_drive_a_user_gradcheck(data):
     x = data.draw(tst.tensors(tst.shapes(max_dims=2), min_value=0.2, max_value=3.0))
     assert gradcheck(lambda t: t.log() * t.sqrt(), [x])
+
+
+def test_nan_forward_fails_instead_of_passing():
+    class NanSquare(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.data * float("nan")
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2
+
+    with pytest.raises(GradcheckError, match="numerical: nan"):
+        gradcheck(NanSquare.apply, [tinygen.tensor(np.ones(3), requires_grad=True)])
+
+
+@given(
+    tst.arrays(tst.shapes(min_dims=1, max_dims=3, max_side=6), min_value=0.1, max_value=2.0, distinct=True)
+)
+def test_distinct_arrays_stay_in_range(x):
+    assert x.min() >= 0.1 and x.max() <= 2.0
+
+
+@given(tst.arrays(tst.shapes(min_dims=1), min_value=-1.0, max_value=1.0, away_from=(0.95,), margin=0.1))
+def test_away_from_stays_in_range(x):
+    assert x.min() >= -1.0 and x.max() <= 1.0 and (np.abs(x - 0.95) >= 0.1).all()

@@ -252,10 +252,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             slots[root.output_nr] = _accumulate(slots[root.output_nr], grad)
 
     order = _topological_order([r.grad_fn for r in roots if r.grad_fn is not None])
-    wanted = None
+    wanted = reaches = None
     if inputs is not None:
         wanted = {_key(t) for t in inputs}
-        order = _prune(order, wanted)
+        order, reaches = _prune(order, wanted)
     captured = {}
 
     with grad_mode.set_grad_enabled(create_graph):
@@ -268,6 +268,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 for i, g in enumerate(grads):
                     if (id(node), i) in wanted:
                         captured[(id(node), i)] = g
+                if id(node) not in reaches:  # it made a wanted tensor; nothing beyond is wanted
+                    continue
             node._check_not_freed()
             result = node.function.backward(node, *grads)
             result = result if isinstance(result, tuple) else (result,)
@@ -318,15 +320,23 @@ def _key(tensor):
 
 
 def _prune(order, wanted):
-    """Keep the nodes whose gradient can reach one of the ``wanted`` keys (see ``_key``)."""
-    useful = set()
-    for node in reversed(order):  # inputs' producers come first in this direction
-        reaches = any(
-            e is not None and ((id(e[0]), e[1]) in wanted or id(e[0]) in useful) for e in node.edges
-        )
-        if reaches or any((id(node), i) in wanted for i in range(len(node._output_meta))):
-            useful.add(id(node))
-    return [node for node in order if id(node) in useful]
+    """For ``grad()``: the nodes worth visiting, and the ids of those whose backward must run.
+
+    A node's backward must run when its gradient flows on to a ``wanted`` key (see ``_key``);
+    a node that only produced a wanted tensor is visited to capture its gradient, no more.
+    """
+    reaches = set()
+    for node in reversed(order):  # producers before consumers in this direction
+        for edge in node.edges:
+            if edge is not None and ((id(edge[0]), edge[1]) in wanted or id(edge[0]) in reaches):
+                reaches.add(id(node))
+                break
+    visit = [
+        node
+        for node in order
+        if id(node) in reaches or any((id(node), i) in wanted for i in range(len(node._output_meta)))
+    ]
+    return visit, reaches
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):

@@ -124,7 +124,7 @@ class Neg(Function):
 
 
 class PowScalar(Function):
-    """``y = x ** p`` for a number ``p``;  ``dx = dy * p * x ** (p - 1)``."""
+    """``y = x ** p`` for a number ``p``;  ``dx = dy * p * x ** (p - 1)`` (0 when p = 0)."""
 
     @staticmethod
     def forward(ctx, x, p):
@@ -135,13 +135,19 @@ class PowScalar(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
+        if ctx.p == 0:
+            return grad * 0.0, None
         if ctx.p == 2:
             return grad * 2 * x, None
         return grad * ctx.p * x ** (ctx.p - 1), None
 
 
 class Pow(Function):
-    """``y = a ** b``;  ``da = dy * b * a ** (b - 1)``, ``db = dy * y * log(a)``."""
+    """``y = a ** b``;  ``da = dy * b * a ** (b - 1)``, ``db = dy * y * log(a)``.
+
+    At the edges PyTorch's conventions hold: ``da = 0`` where ``b = 0`` (even at a = 0),
+    ``db = 0`` where ``a = 0`` and ``b >= 0``, and ``db`` is NaN where ``a < 0``.
+    """
 
     @staticmethod
     def forward(ctx, a, b):
@@ -152,11 +158,13 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b, y = ctx.saved_tensors
-        grad_a = _sum_to(grad * b * a ** (b - 1), a.shape) if ctx.needs_input_grad[0] else None
-        grad_b = None
-        if ctx.needs_input_grad[1]:
-            safe_log = log(where(a > 0, a, 1.0))  # a**b with a <= 0: d/db taken as 0, as PyTorch
-            grad_b = _sum_to(grad * y * safe_log, b.shape)
+        grad_a = grad_b = None
+        with numpy.errstate(divide="ignore", invalid="ignore"):
+            if ctx.needs_input_grad[0]:
+                grad_a = _sum_to(where(Tensor(b.data == 0), 0.0, grad * b * a ** (b - 1)), a.shape)
+            if ctx.needs_input_grad[1]:
+                zero_base = Tensor((a.data == 0) & (b.data >= 0))
+                grad_b = _sum_to(where(zero_base, 0.0, grad * y * log(a)), b.shape)
         return grad_a, grad_b
 
 
@@ -477,9 +485,13 @@ def clamp(x, min=None, max=None):  # noqa: A002  (PyTorch's names)
     """Limit ``x`` to ``[min, max]``; the gradient passes where ``min <= x <= max``."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = x if min is None else maximum(x, min)
-        return out if max is None else minimum(out, max)
+    if isinstance(min, Tensor) or isinstance(max, Tensor):  # a bound gets the gradient where it binds
+        out = x
+        if min is not None:
+            out = where(x < min, min, out)
+        if max is not None:
+            out = where(x > max, max, out)
+        return out
     xp = backend.get_array_module(x.data)
     inside = xp.ones(x.shape, dtype=bool)
     clipped = x.data

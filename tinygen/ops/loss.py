@@ -45,7 +45,7 @@ class BinaryCrossEntropy(Function):
     """``l = -(t log p + (1 - t) log(1 - p))`` for probabilities ``p``.
 
     Each log is clamped at -100, as PyTorch does, so ``p`` = 0 or 1 gives a finite loss.
-    ``dp = dl * (p - t) / max(p (1 - p), 1e-12)``;  ``dt = dl * (log(1 - p) - log p)``.
+    ``dp = dl * (p - t) / max(p (1 - p), 1e-12)``;  ``dt = dl * (log(1 - p) - log p)`` (unclamped).
     """
 
     @staticmethod
@@ -62,8 +62,9 @@ class BinaryCrossEntropy(Function):
         p, t = ctx.saved_tensors
         grad_p = grad * (p - t) / ew.clamp(p * (1 - p), min=1e-12) if ctx.needs_input_grad[0] else None
         grad_t = None
-        if ctx.needs_input_grad[1]:
-            grad_t = grad * (ew.clamp(ew.log(1 - p), min=-100) - ew.clamp(ew.log(p), min=-100))
+        if ctx.needs_input_grad[1]:  # -logit(p), unclamped as in PyTorch: infinite at p = 0 or 1
+            with numpy.errstate(divide="ignore"):
+                grad_t = grad * (ew.log(1 - p) - ew.log(p))
         return grad_p, grad_t
 
 
@@ -107,7 +108,7 @@ class BinaryCrossEntropyWithLogits(Function):
             grad_t = -grad * x if ctx.needs_input_grad[1] else None
             return grad_x, grad_t, None
         weight_t = 1 + (pos_weight - 1) * t
-        softplus_neg = ew.softplus(-x)
+        softplus_neg = ew.softplus(-x, threshold=float("inf"))  # exact, as in forward
         grad_x = grad * ((1 - t) - weight_t * ew.sigmoid(-x)) if ctx.needs_input_grad[0] else None
         grad_t = grad * (-x + (pos_weight - 1) * softplus_neg) if ctx.needs_input_grad[1] else None
         grad_pw = None

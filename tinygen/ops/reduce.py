@@ -84,8 +84,8 @@ class Extreme(Function):
             indices = pick(x.data, axis=axis, keepdims=True)
             positions = xp.arange(x.shape[axis]).reshape((-1,) + (1,) * (x.ndim - axis - 1))
             mask = positions == indices
-        else:
-            mask = x.data == kept
+        else:  # ties share the gradient; a NaN is the extreme, as PyTorch treats it
+            mask = (x.data == kept) | (xp.isnan(x.data) & xp.isnan(kept))
             mask = mask / mask.sum(axis=axes, keepdims=True)
         ctx.save_for_backward(mask.astype(x.dtype))
         ctx.shape, ctx.axes = x.shape, axes
@@ -115,6 +115,8 @@ def _extreme(x, dim, keepdim, take_max, op):
         raise ValueError(f"{op}: the tensor is empty (shape {x.shape})")
     if dim is None:
         return Extreme.apply(x, tuple(range(x.ndim)), False, take_max, False)
+    if not isinstance(dim, int):
+        raise TypeError(f"{op}: dim must be one int when indices are returned, got {dim!r}; use a{op}")
     axes = _axes(dim, x.ndim, op)
     return values_indices(*Extreme.apply(x, axes, keepdim, take_max, True))
 

@@ -37,12 +37,17 @@ def arrays(
 ):
     """Float arrays in ``[min_value, max_value]`` with no value within ``margin`` of ``away_from``.
 
+    A value near a point in ``away_from`` moves to the far side of the margin, on whichever
+    side stays inside the range (the range must be wider than ``2 * margin`` around it).
+
     ``distinct=True`` also keeps every pair of values at least half a grid step,
     ``(max_value - min_value) / (2 (size - 1))``, apart (for max/min and sorting, whose
     gradient jumps where two values tie).
     """
     if isinstance(shape, st.SearchStrategy):
         shape = draw(shape)
+    if distinct and away_from:
+        raise ValueError("arrays: distinct=True and away_from can't be combined (a push could make ties)")
     size = int(numpy.prod(shape, dtype=numpy.int64))
     rng = numpy.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     if distinct and size > 1:  # an evenly spread grid, shuffled and jittered by < a quarter step
@@ -50,13 +55,15 @@ def arrays(
         if step / 2 < 1e-3:
             raise ValueError(f"arrays: {size} distinct values don't fit in [{min_value}, {max_value}]")
         values = rng.permutation(numpy.linspace(min_value, max_value, size))
-        values += rng.uniform(-0.25, 0.25, size) * step
+        values = numpy.clip(values + rng.uniform(-0.25, 0.25, size) * step, min_value, max_value)
     else:
         values = rng.uniform(min_value, max_value, size)
-    for point in away_from:  # push values out of (point - margin, point + margin)
-        near = numpy.abs(values - point) < margin
-        side = numpy.where(values[near] >= point, 1.0, -1.0)
-        values[near] = point + side * (margin + numpy.abs(values[near] - point))
+    for point in away_from:  # move values out of (point - margin, point + margin), inside the range
+        offset = values - point
+        near = numpy.abs(offset) < margin
+        moved = numpy.where(offset[near] >= 0, 1.0, -1.0) * (margin + numpy.abs(offset[near]))
+        outside = (point + moved < min_value) | (point + moved > max_value)
+        values[near] = point + numpy.where(outside, -moved, moved)
     return values.reshape(shape).astype(dtype)
 
 

@@ -93,6 +93,13 @@ class Context:
                 "backward() or grad() call if you need to go through the graph again."
             )
 
+    def _record(self, args, needs, raw_outputs, output_arrays):
+        """Make this context a graph node: edges to the inputs, output shapes, saved items."""
+        self.edges = tuple(_edge(a) if need else None for a, need in zip(args, needs, strict=True))
+        self._output_meta = tuple((a.shape, a.dtype) for a in output_arrays)
+        self._saved = tuple(_saved_item(item, raw_outputs, output_arrays) for item in self._to_save)
+        self._to_save = ()
+
     def _release(self):
         self._saved = None
         self._to_save = ()
@@ -143,22 +150,23 @@ class Function:
             result = cls.forward(ctx, *args)
         finally:
             state.enabled = prev
-        single = not isinstance(result, tuple)
-        raw = (result,) if single else result
-        arrays = [_as_array(r) for r in raw]
+        if not isinstance(result, tuple):  # one output: the common case, kept short
+            data = _as_array(result)
+            if not record:
+                return Tensor._wrap(data, False, None, 0)
+            differentiable = data.dtype.kind == "f"
+            output = Tensor._wrap(data, differentiable, ctx if differentiable else None, 0)
+            ctx._record(args, needs, (result,), (data,))
+            return output
+        arrays = [_as_array(r) for r in result]
         if not record:
-            outputs = [Tensor._wrap(a, False, None, 0) for a in arrays]
-            return outputs[0] if single else tuple(outputs)
-
-        ctx.edges = tuple(_edge(a) if need else None for a, need in zip(args, needs, strict=True))
-        ctx._output_meta = tuple((a.shape, a.dtype) for a in arrays)
+            return tuple(Tensor._wrap(a, False, None, 0) for a in arrays)
         outputs = []
         for i, a in enumerate(arrays):
             differentiable = a.dtype.kind == "f"  # integer outputs (indices) have no gradient
             outputs.append(Tensor._wrap(a, differentiable, ctx if differentiable else None, i))
-        ctx._saved = tuple(_saved_item(item, raw, arrays) for item in ctx._to_save)
-        ctx._to_save = ()
-        return outputs[0] if single else tuple(outputs)
+        ctx._record(args, needs, result, arrays)
+        return tuple(outputs)
 
 
 def _edge(tensor):

@@ -64,8 +64,9 @@ class Linear(Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         grad_x = grad @ weight if ctx.needs_input_grad[0] else None
-        flat_grad = sh.reshape(grad, -1, grad.shape[-1])
-        grad_w = flat_grad.mT @ sh.reshape(x, -1, x.shape[-1]) if ctx.needs_input_grad[1] else None
+        flat_grad = grad if grad.ndim == 2 else sh.reshape(grad, -1, grad.shape[-1])
+        flat_x = x if x.ndim == 2 else sh.reshape(x, -1, x.shape[-1])
+        grad_w = flat_grad.mT @ flat_x if ctx.needs_input_grad[1] else None
         grad_b = flat_grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b
 

@@ -128,24 +128,49 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
+class NLLLoss(Function):
+    """``l_n = -w_n * logp[n, t_n]`` for rows ``logp: (M, C)``, with ``w_n = weight[t_n]`` (0 if ignored).
+
+    ``'none'`` returns ``l``, ``'sum'`` its sum, ``'mean'`` its sum divided by ``sum_n w_n``.
+    ``dlogp[n, t_n] = -w_n * dl_n`` (divided by ``sum_n w_n`` for 'mean'), 0 elsewhere: a
+    scatter in which each row receives exactly one value, so no accumulation is needed.
+    """
+
+    @staticmethod
+    def forward(ctx, logp, target, w, reduction):
+        rows = backend.get_array_module(logp.data).arange(logp.shape[0])
+        ctx.index, ctx.shape = (rows, target), logp.shape
+        losses = -(w * logp.data[rows, target])
+        if reduction == "none":
+            ctx.scale = -w
+            return losses
+        if reduction == "sum":
+            ctx.scale = -w
+            return losses.sum()
+        total = w.sum()
+        ctx.scale = -w / total
+        with numpy.errstate(invalid="ignore", divide="ignore"):  # all ignored: nan, as PyTorch
+            return losses.sum() / total
+
+    @staticmethod
+    def backward(ctx, grad):
+        per_row = grad * Tensor(ctx.scale)
+        return sh.IndexAdd.apply(per_row, ctx.shape, ctx.index, False), None, None, None
+
+
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  # noqa: A002
     """``-w[t_n] * input[n, t_n]`` for log-probabilities ``input: (N, C, *)``, ``target: (N, *)``.
 
     ``reduction='mean'`` divides by the summed weights of the targets that are not
     ``ignore_index`` (PyTorch's weighted mean).
     """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"nll_loss: reduction {reduction!r} is not one of {REDUCTIONS}")
     logp, target, weight, keep, xp = _class_layout(input, target, weight, ignore_index, "nll_loss")
-    rows = xp.arange(logp.shape[0])
     safe_target = xp.where(keep, target, 0)
-    w = weight.data[safe_target] * keep if weight is not None else keep.astype(logp.dtype)
-    w = Tensor(w.astype(logp.dtype, copy=False))
-    picked = sh.getitem(logp, (rows, safe_target))
-    loss = -picked * w
-    if reduction == "mean":
-        return rd.sum(loss) / rd.sum(w)
-    if reduction == "none":
-        return sh.reshape(loss, *_batch_shape(input))
-    return _reduce(loss, reduction, "nll_loss")
+    w = weight.data[safe_target] * keep if weight is not None else keep
+    loss = NLLLoss.apply(logp, safe_target, w.astype(logp.dtype, copy=False), reduction)
+    return sh.reshape(loss, *_batch_shape(input)) if reduction == "none" else loss
 
 
 def _batch_shape(input):  # noqa: A002

@@ -47,11 +47,14 @@ class Reshape(Function):
 
 def reshape(x, *shape):
     shape = _shape_arg(shape)
-    try:
-        target = numpy.empty(x.shape, dtype=bool).reshape(shape).shape  # checks and infers -1
-    except ValueError:
-        raise ShapeError(f"reshape: cannot view shape {x.shape} ({x.numel()} elements) as {shape}") from None
-    return x if target == x.shape else Reshape.apply(x, target)
+    if shape == x.shape:
+        return x
+    size, known = x.data.size, int(numpy.prod([s for s in shape if s != -1]))
+    if shape.count(-1) == 1 and known > 0 and size % known == 0:  # infer the -1
+        shape = tuple(size // known if s == -1 else s for s in shape)
+    if -1 in shape or min(shape, default=0) < 0 or int(numpy.prod(shape)) != size:
+        raise ShapeError(f"reshape: cannot view shape {x.shape} ({size} elements) as {shape}")
+    return x if shape == x.shape else Reshape.apply(x, shape)
 
 
 class Permute(Function):

@@ -121,7 +121,7 @@ def test_gradient_penalty_matches_torch():
 
 
 def test_edge_conventions_match_torch():
-    """Gradients at the edges of pow, clamp with tensor bounds, BCE's target, max with NaN."""
+    """Values and gradients at the edges of pow, clamp with tensor bounds, and max with NaN."""
     cases = [
         (lambda lib, a, b: a**b, [np.array([0.0, 0.0, 2.0, 1.5]), np.array([0.0, 2.0, 0.0, 1.0])]),
         (lambda lib, a, b: a**0 + a**2 + b, [np.array([0.0, 1.0]), np.array([1.0, 1.0])]),
@@ -129,13 +129,26 @@ def test_edge_conventions_match_torch():
             lambda lib, x, lo: lib.clamp(x, lo, lo + 1),
             [np.array([0.0, 0.5, 1.0, 3.0]), np.array([0.0, 0.0, 0.5, 0.5])],
         ),
+        (
+            lambda lib, x, lo, hi: lib.clamp(x, lo, hi),  # lo > hi; lo == hi with x outside; inside
+            [
+                np.array([0.0, 2.0, -1.0, 0.5, 3.0]),
+                np.array([1.0, 1.0, 0.0, 0.0, 0.0]),
+                np.array([0.5, 1.0, 0.0, 1.0, 1.0]),
+            ],
+        ),
+        (
+            lambda lib, x, lo: lib.clamp(x, min=lo) + lib.clamp(x, max=lo),
+            [np.array([0.0, 2.0, 1.0]), np.array([1.0, 1.0, 1.0])],
+        ),
         (lambda lib, x, y: x.max() + y, [np.array([1.0, np.nan, 3.0]), np.array([1.0])]),
     ]
     for fn, arrays in cases:
         grads = []
         for lib, to in ((tinygen, tinygen.tensor), (torch, torch.tensor)):
             tensors = [to(a, requires_grad=True) for a in arrays]
-            fn(lib, *tensors).sum().backward()
-            grads.append([t.grad.numpy() for t in tensors])
+            out = fn(lib, *tensors)
+            (out * to(np.linspace(1, 2, out.numel()).reshape(out.shape))).sum().backward()
+            grads.append([out.detach().numpy()] + [t.grad.numpy() for t in tensors])
         for ours, theirs in zip(*grads, strict=True):
             np.testing.assert_allclose(ours, theirs, rtol=1e-12, equal_nan=True)

@@ -485,13 +485,11 @@ def clamp(x, min=None, max=None):  # noqa: A002  (PyTorch's names)
     """Limit ``x`` to ``[min, max]``; the gradient passes where ``min <= x <= max``."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):  # a bound gets the gradient where it binds
-        out = x
-        if min is not None:
-            out = where(x < min, min, out)
-        if max is not None:
-            out = where(x > max, max, out)
-        return out
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        lo = None if min is None else as_tensor(min, like=x)
+        hi = None if max is None else as_tensor(max, like=x)
+        _check_broadcast("clamp", *[t.shape for t in (x, lo, hi) if t is not None])
+        return ClampTensor.apply(x, lo, hi)
     xp = backend.get_array_module(x.data)
     inside = xp.ones(x.shape, dtype=bool)
     clipped = x.data
@@ -516,6 +514,39 @@ class Clamp(Function):
     def backward(ctx, grad):
         (inside,) = ctx.saved_tensors
         return grad * inside, None, None
+
+
+class ClampTensor(Function):
+    """``y = min(max(x, lo), hi)`` with tensor bounds; the gradient goes where each value came from.
+
+    ``dx = dy * [lo <= x <= hi]``, ``dlo = dy * [x < lo and lo < hi]``,
+    ``dhi = dy * [x > hi or hi < lo]`` (PyTorch's ``clamp.Tensor`` rule: when ``lo = hi``
+    and ``x`` is outside, no input gets the gradient). Either bound may be None.
+    """
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        xp = backend.get_array_module(x.data)
+        y, take_x = x.data, xp.ones(x.shape, dtype=bool)
+        take_lo = take_hi = None
+        if lo is not None:
+            y = xp.maximum(y, lo.data)
+            take_x = take_x & (x.data >= lo.data)
+            take_lo = (x.data < lo.data) & (True if hi is None else lo.data < hi.data)
+        if hi is not None:
+            y = xp.minimum(y, hi.data)
+            take_x = take_x & (x.data <= hi.data)
+            take_hi = (x.data > hi.data) | (False if lo is None else hi.data < lo.data)
+        ctx.masks = (take_x, take_lo, take_hi)
+        ctx.shapes = tuple(None if t is None else t.shape for t in (x, lo, hi))
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        grads = []
+        for needed, mask, shape in zip(ctx.needs_input_grad, ctx.masks, ctx.shapes, strict=True):
+            grads.append(_sum_to(where(Tensor(mask), grad, 0.0), shape) if needed else None)
+        return tuple(grads)
 
 
 # ----------------------------------------------------------------------------- dtype, device

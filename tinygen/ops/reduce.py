@@ -13,6 +13,7 @@ import numpy
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
+from tinygen.errors import ShapeError
 from tinygen.ops import elementwise as ew
 from tinygen.ops import shape as sh
 
@@ -116,7 +117,7 @@ def _extreme(x, dim, keepdim, take_max, op):
     if dim is None:
         return Extreme.apply(x, tuple(range(x.ndim)), False, take_max, False)
     if not isinstance(dim, int):
-        raise TypeError(f"{op}: dim must be one int when indices are returned, got {dim!r}; use a{op}")
+        raise ShapeError(f"{op}: dim must be one int when indices are returned, got {dim!r}; use a{op}")
     axes = _axes(dim, x.ndim, op)
     return values_indices(*Extreme.apply(x, axes, keepdim, take_max, True))
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import tinygen
 import tinygen.nn.functional as F
+from tinygen.ops.linalg import MatMul
 from tinygen.testing import strategies as tst
 
 
@@ -157,6 +158,10 @@ CASES = [
     OpCase("dropout", unary(), lambda x: F.dropout(x, 0.3, generator=tinygen.Generator(7)), None),
     # ---------------------------------------------------------------- linear algebra
     OpCase("matmul", matmul_pair(), tinygen.matmul, np.matmul),
+    *[OpCase(f"matmul_flags_{ta:d}{tb:d}", _arrays((2, 3, 4) if ta else (2, 4, 3), (5, 3) if tb else (3, 5)),
+             lambda a, b, ta=ta, tb=tb: MatMul.apply(a, b, ta, tb),
+             lambda a, b, ta=ta, tb=tb: (a.swapaxes(-1, -2) if ta else a) @ (b.T if tb else b))
+      for ta in (False, True) for tb in (False, True)],
     OpCase("linear", linear_inputs(), F.linear, lambda x, w, b: x @ w.T + b),
     OpCase("linear_no_bias", linear_inputs(), lambda x, w, b: F.linear(x, w), lambda x, w, b: x @ w.T),
     # ---------------------------------------------------------------- reductions

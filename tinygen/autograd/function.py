@@ -271,7 +271,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             grads = pending.pop(node, None)
             if grads is None:
                 continue
-            grads = _fill_missing(node, grads)
+            if len(grads) > 1:
+                grads = _fill_missing(node, grads)
             if wanted is not None:
                 for i, g in enumerate(grads):
                     if (id(node), i) in wanted:

@@ -10,23 +10,37 @@ from tinygen.ops import shape as sh
 
 
 class MatMul(Function):
-    """``Y = A @ B`` for ``A: (..., n, k)``, ``B: (..., k, m)``.
+    """``Y = op(A) @ op(B)``, where ``op`` transposes the last two axes when its flag is set.
 
-    ``dA = dY @ B^T`` and ``dB = A^T @ dY``, each summed over the batch dims it was
-    broadcast along.
+    For ``Y = A @ B``: ``dA = dY @ B^T`` and ``dB = A^T @ dY``. With the flags the same
+    rule reads, per case, as another flagged product (no transpose op is recorded):
+
+        dA = dY @ op(B)^T           or, if A is transposed,  op(B) @ dY^T
+        dB = op(A)^T @ dY           or, if B is transposed,  dY^T @ op(A)
+
+    Each gradient is summed over the batch dims it was broadcast along.
     """
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx, a, b, transpose_a, transpose_b):
         ctx.save_for_backward(a, b)
-        return a.data @ b.data
+        ctx.flags = (transpose_a, transpose_b)
+        return (a.data.swapaxes(-1, -2) if transpose_a else a.data) @ (
+            b.data.swapaxes(-1, -2) if transpose_b else b.data
+        )
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        grad_a = sh.sum_to(grad @ b.mT, a.shape) if ctx.needs_input_grad[0] else None
-        grad_b = sh.sum_to(a.mT @ grad, b.shape) if ctx.needs_input_grad[1] else None
-        return grad_a, grad_b
+        ta, tb = ctx.flags
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = MatMul.apply(b, grad, tb, True) if ta else MatMul.apply(grad, b, False, not tb)
+            grad_a = sh.sum_to(grad_a, a.shape)
+        if ctx.needs_input_grad[1]:
+            grad_b = MatMul.apply(grad, a, True, ta) if tb else MatMul.apply(a, grad, not ta, False)
+            grad_b = sh.sum_to(grad_b, b.shape)
+        return grad_a, grad_b, None, None
 
 
 def matmul(a, b):
@@ -40,8 +54,8 @@ def matmul(a, b):
     if a.ndim == 1:  # row vector in, its row out
         return sh.squeeze(matmul(sh.unsqueeze(a, 0), b), -2 if b.ndim > 1 else -1)
     if b.ndim == 1:  # column vector in, its column out
-        return sh.squeeze(MatMul.apply(a, sh.unsqueeze(b, 1)), -1)
-    return MatMul.apply(a, b)
+        return sh.squeeze(MatMul.apply(a, sh.unsqueeze(b, 1), False, False), -1)
+    return MatMul.apply(a, b, False, False)
 
 
 class Linear(Function):
@@ -63,10 +77,10 @@ class Linear(Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        grad_x = grad @ weight if ctx.needs_input_grad[0] else None
+        grad_x = matmul(grad, weight) if ctx.needs_input_grad[0] else None
         flat_grad = grad if grad.ndim == 2 else sh.reshape(grad, -1, grad.shape[-1])
         flat_x = x if x.ndim == 2 else sh.reshape(x, -1, x.shape[-1])
-        grad_w = flat_grad.mT @ flat_x if ctx.needs_input_grad[1] else None
+        grad_w = MatMul.apply(flat_grad, flat_x, True, False) if ctx.needs_input_grad[1] else None
         grad_b = flat_grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b
 

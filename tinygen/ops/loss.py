@@ -138,8 +138,11 @@ class NLLLoss(Function):
 
     @staticmethod
     def forward(ctx, logp, target, w, reduction):
-        rows = backend.get_array_module(logp.data).arange(logp.shape[0])
+        xp = backend.get_array_module(logp.data)
+        rows = xp.arange(logp.shape[0])
         ctx.index, ctx.shape = (rows, target), logp.shape
+        if w is None:  # no class weights, nothing ignored: every w_n is 1
+            w = xp.ones(logp.shape[0], dtype=logp.dtype)
         losses = -(w * logp.data[rows, target])
         if reduction == "none":
             ctx.scale = -w
@@ -167,9 +170,13 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  
     if reduction not in REDUCTIONS:
         raise ValueError(f"nll_loss: reduction {reduction!r} is not one of {REDUCTIONS}")
     logp, target, weight, keep, xp = _class_layout(input, target, weight, ignore_index, "nll_loss")
-    safe_target = xp.where(keep, target, 0)
-    w = weight.data[safe_target] * keep if weight is not None else keep
-    loss = NLLLoss.apply(logp, safe_target, w.astype(logp.dtype, copy=False), reduction)
+    if keep is None:
+        w = None if weight is None else weight.data[target]
+    else:
+        target = xp.where(keep, target, 0)
+        w = keep if weight is None else weight.data[target] * keep
+    w = None if w is None else w.astype(logp.dtype, copy=False)
+    loss = NLLLoss.apply(logp, target, w, reduction)
     return sh.reshape(loss, *_batch_shape(input)) if reduction == "none" else loss
 
 
@@ -178,7 +185,11 @@ def _batch_shape(input):  # noqa: A002
 
 
 def _class_layout(input, target, weight, ignore_index, op):  # noqa: A002
-    """Flatten ``(N, C, *)`` scores to ``(M, C)`` rows and the targets to ``(M,)``."""
+    """Flatten ``(N, C, *)`` scores to ``(M, C)`` rows and the targets to ``(M,)``.
+
+    Also returns ``keep``, the mask of targets that are not ``ignore_index`` (None when
+    no target is ignored), after checking that the others are class indices.
+    """
     if input.ndim < 1:
         raise ShapeError(f"{op}: input must have a class dim, got shape {input.shape}")
     target = target.data if isinstance(target, Tensor) else target
@@ -199,6 +210,8 @@ def _class_layout(input, target, weight, ignore_index, op):  # noqa: A002
     else:
         rows = sh.reshape(sh.permute(input, 0, *range(2, input.ndim), 1), -1, classes)
     target = target.reshape(-1)
+    if target.size and 0 <= target.min() and target.max() < classes and not 0 <= ignore_index < classes:
+        return rows, target, weight, None, xp  # every target is a class and none is ignored
     keep = target != ignore_index
     bad = keep & ((target < 0) | (target >= classes))
     if bool(bad.any()):
@@ -227,6 +240,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if label_smoothing == 0.0:
         return nll
     rows, target_flat, _, keep, xp = _class_layout(logp, target, weight, ignore_index, "cross_entropy")
+    if keep is None:
+        keep = xp.ones(target_flat.shape, dtype=bool)
     if weight is not None:
         rows = rows * weight
     smooth = -rd.sum(rows, 1) * Tensor(keep.astype(logp.dtype))

@@ -24,6 +24,8 @@ def _axes(dim, ndim, op):
     """Normalised reduction axes as a sorted tuple (all axes for None)."""
     if dim is None:
         return tuple(range(ndim))
+    if isinstance(dim, int) and -ndim <= dim < ndim:
+        return (dim % ndim,)
     dims = dim if isinstance(dim, (tuple, list)) else (dim,)
     axes = tuple(sorted({sh.normalize_dim(d, ndim, op) for d in dims}))
     if len(axes) != len(dims):

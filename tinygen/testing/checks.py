@@ -42,23 +42,33 @@ def _float_outputs(outputs):
     return [o for o in _as_tuple(outputs) if isinstance(o, Tensor) and o.dtype.kind == "f"]
 
 
+def _fn_name(fn):
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def _float64_copies(inputs, upcast, name, caller):
+    """The inputs with float64 copies of those requiring grad; float32 only with ``upcast``."""
+    copies = []
+    for j, x in enumerate(_as_tuple(inputs)):
+        if isinstance(x, Tensor) and x.requires_grad:
+            if x.dtype != float64 and not upcast:
+                raise DTypeError(
+                    f"{name}: inputs[{j}] is {x.dtype}; {caller} needs float64 inputs "
+                    "(float32 round-off hides real errors). Pass .double() inputs, or "
+                    "upcast=True to check float64 copies."
+                )
+            x = Tensor(x.data.astype(float64, copy=True), requires_grad=True)
+        copies.append(x)
+    return copies
+
+
 class _Checker:
     """Holds the float64 copies of the inputs and evaluates ``f`` around them."""
 
     def __init__(self, fn, inputs, eps, atol, rtol, seed, upcast, name):
         self.fn, self.eps, self.atol, self.rtol, self.seed = fn, eps, atol, rtol, seed
-        self.name = name or getattr(fn, "__name__", type(fn).__name__)
-        self.inputs = []
-        for j, x in enumerate(_as_tuple(inputs)):
-            if isinstance(x, Tensor) and x.requires_grad:
-                if x.dtype != float64 and not upcast:
-                    raise DTypeError(
-                        f"{self.name}: inputs[{j}] is {x.dtype}; gradcheck needs float64 inputs "
-                        "(float32 round-off hides real errors). Pass .double() inputs, or "
-                        "upcast=True to check float64 copies."
-                    )
-                x = Tensor(x.data.astype(float64, copy=True), requires_grad=True)
-            self.inputs.append(x)
+        self.name = name or _fn_name(fn)
+        self.inputs = _float64_copies(inputs, upcast, self.name, "gradcheck")
         self.diff = [j for j, x in enumerate(self.inputs) if isinstance(x, Tensor) and x.requires_grad]
         if not self.diff:
             raise ValueError(f"{self.name}: no input requires grad, so there is nothing to check")
@@ -239,22 +249,14 @@ def gradgradcheck(
     seed=0,
     upcast=False,
     name=None,
-):  # noqa: E501
+):
     """Check second derivatives: ``gradcheck`` of the map ``(inputs, v) -> v^T J`` built by backward.
 
     ``grad_outputs`` (random float64 tensors by default) are the ``v``; they are inputs of
     the checked map too, so both ``d(v^T J)/dx`` and ``d(v^T J)/dv = J`` are tested.
     """
-    inputs = list(_as_tuple(inputs))
-    name = name or getattr(fn, "__name__", type(fn).__name__)
-    for j, x in enumerate(inputs):
-        if isinstance(x, Tensor) and x.requires_grad:
-            if x.dtype != float64 and not upcast:
-                raise DTypeError(
-                    f"{name}: inputs[{j}] is {x.dtype}; gradgradcheck needs float64 inputs. Pass "
-                    ".double() inputs, or upcast=True to check float64 copies."
-                )
-            inputs[j] = Tensor(x.data.astype(float64, copy=True), requires_grad=True)
+    name = name or _fn_name(fn)
+    inputs = _float64_copies(inputs, upcast, name, "gradgradcheck")
     outputs = [o for o in _float_outputs(fn(*inputs)) if o.requires_grad]
     if grad_outputs is None:
         rng = numpy.random.default_rng(seed + 1)

@@ -39,6 +39,7 @@ from tinygen.creation import (  # noqa: F401
     zeros,
     zeros_like,
 )
+from tinygen.ops.activation import relu
 from tinygen.ops.elementwise import (  # noqa: F401
     abs_ as abs,
 )
@@ -48,15 +49,14 @@ from tinygen.ops.elementwise import (
     log,
     maximum,
     minimum,
-    pow,  # noqa: F401,E402
-    relu,
+    pow,
     sigmoid,
     sign,
     sqrt,
     tanh,
     where,
 )
-from tinygen.ops.linalg import matmul  # noqa: F401
+from tinygen.ops.linalg import matmul
 from tinygen.ops.reduce import (  # noqa: F401
     amax,
     amin,

@@ -4,8 +4,8 @@ Kept apart from ``tensor.py`` so that file shows what a tensor *is*, and this on
 what it can *do*. ``bind(Tensor)`` attaches them.
 """
 
+from tinygen.ops import activation, linalg, reduce, shape
 from tinygen.ops import elementwise as ew
-from tinygen.ops import linalg, reduce, shape
 
 
 def _reflected(fn):
@@ -55,7 +55,7 @@ METHODS = {
     "abs": ew.abs_,
     "tanh": ew.tanh,
     "sigmoid": ew.sigmoid,
-    "relu": ew.relu,
+    "relu": activation.relu,
     "sign": ew.sign,
     "clamp": ew.clamp,
     "clip": ew.clamp,

@@ -6,7 +6,8 @@ Activations, softmax, dropout, linear, pad and the losses. Each entry is the op 
 
 from tinygen import backend
 from tinygen.autograd.tensor import Tensor
-from tinygen.ops.elementwise import elu, leaky_relu, relu, sigmoid, softplus, tanh
+from tinygen.ops.activation import elu, leaky_relu, relu, softplus
+from tinygen.ops.elementwise import sigmoid, tanh
 from tinygen.ops.linalg import linear
 from tinygen.ops.loss import (
     binary_cross_entropy,

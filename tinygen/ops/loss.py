@@ -12,6 +12,7 @@ from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.errors import DTypeError, ShapeError
+from tinygen.ops import activation as act
 from tinygen.ops import elementwise as ew
 from tinygen.ops import reduce as rd
 from tinygen.ops import shape as sh
@@ -108,7 +109,7 @@ class BinaryCrossEntropyWithLogits(Function):
             grad_t = -grad * x if ctx.needs_input_grad[1] else None
             return grad_x, grad_t, None
         weight_t = 1 + (pos_weight - 1) * t
-        softplus_neg = ew.softplus(-x, threshold=float("inf"))  # exact, as in forward
+        softplus_neg = act.softplus(-x, threshold=float("inf"))  # exact, as in forward
         grad_x = grad * ((1 - t) - weight_t * ew.sigmoid(-x)) if ctx.needs_input_grad[0] else None
         grad_t = grad * (-x + (pos_weight - 1) * softplus_neg) if ctx.needs_input_grad[1] else None
         grad_pw = None

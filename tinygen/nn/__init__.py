@@ -1,3 +1,4 @@
-"""Neural-network building blocks. ``tinygen.nn.functional`` holds the functional forms."""
+"""Neural-network building blocks: ``Module``, ``Parameter``, layers, ``init``, ``functional``."""
 
-from tinygen.nn import functional  # noqa: F401
+from tinygen.nn import functional, init  # noqa: F401
+from tinygen.nn.module import Module, Parameter  # noqa: F401

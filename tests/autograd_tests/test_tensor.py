@@ -167,3 +167,11 @@ def test_index_out_of_range_is_an_index_error_too():
     with pytest.raises(IndexError):
         tinygen.ones(3)[5]
     assert issubclass(IndexOutOfRangeError, ShapeError)
+
+
+def test_python_scalars_promote_like_pytorch():
+    flags, ints = tinygen.tensor([True, False]), tinygen.tensor([1, 2])
+    assert (flags + 2).dtype == np.int64 and (flags * True).dtype == np.bool_
+    assert (ints * 2.5).dtype == np.float32 and (ints + 1).dtype == np.int64
+    assert (tinygen.ones(2) + 1).dtype == np.float32
+    assert tinygen.where(ints > 1, -100, ints).tolist() == [1, -100]

@@ -238,11 +238,20 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
 
 
 def as_tensor(value, like=None):
-    """``value`` as a Tensor; Python numbers take ``like``'s dtype and device (no copy of Tensors)."""
+    """``value`` as a Tensor (Tensors pass through uncopied).
+
+    A Python number next to tensor ``like`` takes its device and, following PyTorch's
+    promotion rules for scalars, its dtype unless the number is of a higher kind: a float
+    next to an integer tensor gives float32, an int next to a bool tensor int64.
+    """
     if isinstance(value, Tensor):
         return value
     if isinstance(value, numbers.Number) and like is not None:
-        xp = backend.get_array_module(like.data)
-        dtype = like.dtype if like.dtype.kind == "f" or isinstance(value, numbers.Integral) else None
-        return Tensor(xp.asarray(value, dtype=dtype if dtype is not None else default_float_dtype))
+        kind = "b" if isinstance(value, bool) else "i" if isinstance(value, numbers.Integral) else "f"
+        order = "bif"
+        if order.index(kind) <= order.index(like.dtype.kind if like.dtype.kind in order else "i"):
+            dtype = like.dtype
+        else:
+            dtype = default_float_dtype if kind == "f" else int64
+        return Tensor(backend.get_array_module(like.data).asarray(value, dtype=dtype))
     return tensor(value)

@@ -22,14 +22,22 @@ from tinygen.errors import DTypeError, ShapeError
 def _binary(fn, a, b):
     """Apply a binary Function, turning a Python number on either side into a tensor."""
     if not isinstance(a, Tensor):
-        a = as_tensor(a, like=b)
-    if not isinstance(b, Tensor):
-        b = as_tensor(b, like=a)
+        a, b = _promote_scalar(a, b)
+    elif not isinstance(b, Tensor):
+        b, a = _promote_scalar(b, a)
     try:
         return fn.apply(a, b)
     except ValueError:
         _check_broadcast(fn.__name__.lower(), a.shape, b.shape)
         raise
+
+
+def _promote_scalar(number, tensor):
+    """A Python number as a tensor beside ``tensor``; a float beside integers makes both float32."""
+    number = as_tensor(number, like=tensor)
+    if number.dtype.kind == "f" and tensor.dtype.kind != "f":
+        tensor = Tensor(tensor.data.astype(number.dtype))
+    return number, tensor
 
 
 def _check_broadcast(op, *shapes):

@@ -5,7 +5,7 @@ The names mirror PyTorch: ``tinygen.tensor``, ``tinygen.randn``, ``tinygen.no_gr
 gradient checkers.
 """
 
-from tinygen import autograd, backend, nn, ops  # noqa: F401
+from tinygen import autograd, backend, nn, ops, optim  # noqa: F401
 from tinygen.autograd.function import grad  # noqa: F401
 from tinygen.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from tinygen.autograd.tensor import (  # noqa: F401
@@ -84,6 +84,7 @@ from tinygen.ops.shape import (  # noqa: F401
     unsqueeze,
 )
 from tinygen.random import Generator, default_generator, manual_seed  # noqa: F401
+from tinygen.serialization import load, save
 
 bool = bool_  # noqa: A001  (tinygen.bool, as torch.bool)
 __version__ = "0.1.0"

@@ -25,3 +25,16 @@ class GraphError(RuntimeError):
 
 class IndexOutOfRangeError(ShapeError, IndexError):
     """An index does not fit the tensor's shape (also an ``IndexError``, as in PyTorch)."""
+
+
+class StateDictError(ShapeError, KeyError):
+    """``load_state_dict`` found missing, unexpected or wrongly shaped entries.
+
+    A ``ValueError`` (and a ``KeyError``) listing every problem at once, as PyTorch's message does.
+    """
+
+    __str__ = ValueError.__str__  # KeyError would print the message as a quoted repr
+
+
+class CheckpointError(ValueError):
+    """A file is not a readable tinygen checkpoint (truncated, corrupted, or something else)."""

@@ -1,4 +1,22 @@
 """Neural-network building blocks: ``Module``, ``Parameter``, layers, ``init``, ``functional``."""
 
-from tinygen.nn import functional, init  # noqa: F401
-from tinygen.nn.module import Module, Parameter  # noqa: F401
+from tinygen.nn import functional, init
+from tinygen.nn.module import Module, Parameter
+from tinygen.nn.modules import (
+    ELU,
+    Dropout,
+    Flatten,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ModuleDict,
+    ModuleList,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+    Unflatten,
+)

@@ -4,6 +4,8 @@ from tinygen.nn import functional, init
 from tinygen.nn.module import Module, Parameter
 from tinygen.nn.modules import (
     ELU,
+    Conv2d,
+    ConvTranspose2d,
     Dropout,
     Flatten,
     Identity,

@@ -6,6 +6,8 @@ Activations, softmax, dropout, linear, pad and the losses. Each entry is the op 
 
 from tinygen import backend
 from tinygen.autograd.tensor import Tensor
+from tinygen.kernels.conv2d import conv2d
+from tinygen.kernels.conv_transpose2d import conv_transpose2d
 from tinygen.ops.activation import elu, leaky_relu, relu, softplus
 from tinygen.ops.elementwise import sigmoid, tanh
 from tinygen.ops.linalg import linear
@@ -23,7 +25,8 @@ from tinygen.ops.shape import pad
 from tinygen.random import default_generator
 
 __all__ = [
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "dropout",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d", "conv_transpose2d",
+    "cross_entropy", "dropout",
     "elu", "gaussian_kl", "kl_div", "leaky_relu", "linear", "log_softmax", "logsumexp",
     "mse_loss", "nll_loss", "pad", "relu", "sigmoid", "softmax", "softplus", "tanh",
 ]  # fmt: skip

@@ -10,7 +10,12 @@
 Finite differences are only meaningful where a function is smooth within ``eps`` of the
 point, so ``arrays`` can keep values a margin away from kinks (``away_from=(0.0,)`` for
 ReLU, abs, clamp bounds) and inside a domain (``min_value=0.1`` for log and sqrt).
+
+``conv_configs`` and ``conv_transpose_configs`` draw valid convolution settings (groups,
+strides, paddings, dilations, output_padding, odd sizes) for testing conv kernels.
 """
+
+import dataclasses
 
 import numpy
 from hypothesis import strategies as st
@@ -71,3 +76,118 @@ def arrays(
 def tensors(draw, shape, dtype=numpy.float64, requires_grad=True, **array_kwargs):
     """Leaf tensors drawn with :func:`arrays` (float64 and requiring grad by default)."""
     return Tensor(draw(arrays(shape, dtype=dtype, **array_kwargs)), requires_grad=requires_grad)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvConfig:
+    """One convolution to test: sizes and the keyword arguments of conv2d or conv_transpose2d.
+
+    ``transposed`` says which: the weight is ``(in_channels, out_channels/groups, kH, kW)``
+    for conv_transpose2d and ``(out_channels, in_channels/groups, kH, kW)`` for conv2d.
+    Pairs are ``(height, width)``; ``output_padding`` is used by conv_transpose2d only.
+    """
+
+    batch: int
+    in_channels: int
+    out_channels: int
+    groups: int
+    input_size: tuple
+    kernel_size: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    output_padding: tuple = (0, 0)
+    transposed: bool = False
+
+    @property
+    def input_shape(self):
+        return (self.batch, self.in_channels, *self.input_size)
+
+    @property
+    def weight_shape(self):
+        if self.transposed:
+            return (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+
+    @property
+    def kwargs(self):
+        """``stride``, ``padding``, ``dilation``, ``groups`` (and ``output_padding`` if transposed)."""
+        kwargs = dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
+        if self.transposed:
+            kwargs["output_padding"] = self.output_padding
+        return kwargs
+
+
+def _channels_and_geometry(
+    draw, max_batch, max_group_channels, max_groups, max_kernel, max_stride, max_padding, max_dilation
+):
+    groups = draw(st.integers(1, max_groups))
+    side = st.integers(1, max_kernel)
+    return dict(
+        batch=draw(st.integers(1, max_batch)),
+        in_channels=groups * draw(st.integers(1, max_group_channels)),
+        out_channels=groups * draw(st.integers(1, max_group_channels)),
+        groups=groups,
+        kernel_size=(draw(side), draw(side)),
+        stride=(draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride))),
+        padding=(draw(st.integers(0, max_padding)), draw(st.integers(0, max_padding))),
+        dilation=(draw(st.integers(1, max_dilation)), draw(st.integers(1, max_dilation))),
+    )
+
+
+@st.composite
+def conv_configs(
+    draw,
+    max_batch=2,
+    max_group_channels=2,
+    max_groups=2,
+    max_kernel=3,
+    max_stride=2,
+    max_padding=2,
+    max_dilation=2,
+    max_size=6,
+):
+    """Valid conv2d configurations (:class:`ConvConfig`): every output size is at least 1.
+
+    Input sides are drawn from what the padded, dilated kernel allows up to ``max_size``, so
+    odd sizes, sizes a stride does not divide, and kernels larger than the unpadded input
+    (made valid by padding) all come up.
+    """
+    c = _channels_and_geometry(
+        draw, max_batch, max_group_channels, max_groups, max_kernel, max_stride, max_padding, max_dilation
+    )
+    size = []
+    for k, p, d in zip(c["kernel_size"], c["padding"], c["dilation"], strict=True):
+        smallest = max(1, d * (k - 1) + 1 - 2 * p)  # the dilated kernel must fit the padded input
+        size.append(draw(st.integers(smallest, max(smallest, max_size))))
+    return ConvConfig(input_size=tuple(size), **c)
+
+
+@st.composite
+def conv_transpose_configs(
+    draw,
+    max_batch=2,
+    max_group_channels=2,
+    max_groups=2,
+    max_kernel=3,
+    max_stride=2,
+    max_padding=2,
+    max_dilation=2,
+    max_size=4,
+):
+    """Valid conv_transpose2d configurations (:class:`ConvConfig` with ``transposed=True``).
+
+    ``output_padding`` is below stride or dilation (PyTorch's rule), and the padding never
+    crops the whole output: ``(H - 1)*s - 2*p + d*(k - 1) + output_padding + 1 >= 1``.
+    """
+    c = _channels_and_geometry(
+        draw, max_batch, max_group_channels, max_groups, max_kernel, max_stride, 0, max_dilation
+    )
+    size, padding, output_padding = [], [], []
+    for k, s, d in zip(c["kernel_size"], c["stride"], c["dilation"], strict=True):
+        size.append(draw(st.integers(1, max_size)))
+        output_padding.append(draw(st.integers(0, max(s, d) - 1)))
+        full = (size[-1] - 1) * s + d * (k - 1) + output_padding[-1] + 1  # the output size before cropping
+        padding.append(draw(st.integers(0, min(max_padding, (full - 1) // 2))))
+    c["padding"] = tuple(padding)
+    return ConvConfig(input_size=tuple(size), output_padding=tuple(output_padding), transposed=True, **c)

@@ -2,6 +2,7 @@
 
 from tinygen.nn.modules.activation import ELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from tinygen.nn.modules.container import ModuleDict, ModuleList, Sequential
+from tinygen.nn.modules.conv import Conv2d, ConvTranspose2d
 from tinygen.nn.modules.dropout import Dropout
 from tinygen.nn.modules.flatten import Flatten, Unflatten
 from tinygen.nn.modules.linear import Identity, Linear

@@ -1,0 +1,193 @@
+"""2-D convolution (cross-correlation, as in PyTorch) by im2col and one GEMM.
+
+Shapes: input ``x`` (N, C, H, W), weight ``w`` (O, C/g, kH, kW), bias ``b`` (O,), output
+``y`` (N, O, out_h, out_w) with ``g`` groups, stride ``s``, padding ``p``, dilation ``d``
+(pairs: one value per spatial axis) and
+
+    out_h = (H + 2*p_h - d_h*(kH - 1) - 1) // s_h + 1       (the same for out_w)
+
+Forward, for ``o`` in group ``G`` (the ``C/g`` input channels ``c`` of that group):
+
+    y[n,o,i,j] = b[o] + sum_{c,u,v} w[o,c,u,v]*x[n,c, s*i+d*u-p, s*j+d*v-p]     (x is 0 outside)
+
+computed as ``y = W @ cols`` per group, with ``cols = im2col(x)`` (see ``im2col.py``).
+
+Backward (each a differentiable op, so double backward works, as WGAN-GP needs):
+
+    dx = conv_transpose2d(dy, w)                      the adjoint of x -> conv2d(x, w)
+    dw[o,c,u,v] = sum_{n,i,j} dy[n,o,i,j]*x[n,c, s*i+d*u-p, s*j+d*v-p]   (Conv2dGradWeight)
+    db[o] = sum_{n,i,j} dy[n,o,i,j]
+
+Why: one GEMM per call keeps NumPy at BLAS speed; loops run only over the kH*kW kernel
+offsets in col2im. Derivation: docs/kernels/conv.md.
+"""
+
+import tinygen.kernels.conv_transpose2d as transpose_kernel
+from tinygen import backend
+from tinygen.autograd.function import Function
+from tinygen.errors import DTypeError, ShapeError
+from tinygen.kernels.im2col import _pair, conv_output_size, im2col
+
+# ----------------------------------------------------------------------------- xp version
+
+
+def group_major(a, groups):
+    """(N, C, h, w) -> (g, C/g, N*h*w): the layout of a GEMM operand, one matrix per group."""
+    n, c, h, w = a.shape
+    a = a.reshape(n, groups, c // groups, h * w).transpose(1, 2, 0, 3)
+    return a.reshape(groups, c // groups, n * h * w)  # copies: the batch moves inside each row
+
+
+def conv2d_forward(x, weight, bias, out_size, stride, padding, dilation, groups, cols=None):
+    """``y = W @ im2col(x) (+ b)`` per group, returned as a contiguous (N, O, out_h, out_w) array.
+
+    ``cols``, when given, is ``im2col(x)`` already computed (a backward that needs it twice).
+    """
+    xp = backend.get_array_module(x, weight)
+    out_channels, group_in, kh, kw = weight.shape
+    if cols is None:
+        cols = im2col(x, (kh, kw), out_size, stride, padding, dilation)  # (C, kH, kW, N, out_h, out_w)
+    cols = cols.reshape(groups, group_in * kh * kw, -1)
+    y = weight.reshape(groups, out_channels // groups, -1) @ cols  # (g, O/g, N*out_h*out_w)
+    y = y.reshape(out_channels, x.shape[0], *out_size).transpose(1, 0, 2, 3)
+    out = xp.empty(y.shape, dtype=y.dtype)
+    if bias is None:
+        out[...] = y
+    else:
+        xp.add(y, bias.reshape(-1, 1, 1), out=out)  # add the bias while copying into NCHW order
+    return out
+
+
+def conv2d_grad_weight(x, grad_out, kernel, stride, padding, dilation, groups, cols=None):
+    """``dw = dY @ im2col(x)^T`` per group: a (O, C/g, kH, kW) array (``cols``: as in conv2d_forward)."""
+    out_channels = grad_out.shape[1]
+    if cols is None:
+        cols = im2col(x, kernel, grad_out.shape[2:], stride, padding, dilation)
+    n, _, out_h, out_w = grad_out.shape
+    cols = cols.reshape(groups, -1, n * out_h * out_w)  # (g, C/g*kH*kW, N*out_h*out_w)
+    grad_w = group_major(grad_out, groups) @ cols.transpose(0, 2, 1)  # (g, O/g, C/g*kH*kW)
+    return grad_w.reshape(out_channels, x.shape[1] // groups, *kernel)
+
+
+# ----------------------------------------------------------------------------- Functions
+
+
+class Conv2d(Function):
+    """``y = conv2d(x, w) + b``; backward: ``dx`` by ConvTranspose2d, ``dw`` by Conv2dGradWeight.
+
+    ``cols`` is None, or ``im2col(x)`` built by a caller that needs it twice (the backward
+    of ConvTranspose2d); the same holds for Conv2dGradWeight.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, out_size, stride, padding, dilation, groups, cols):
+        ctx.geometry = (stride, padding, dilation, groups)
+        ctx.in_size, ctx.kernel = x.shape[2:], weight.shape[2:]
+        ctx.save_for_backward(
+            x if ctx.needs_input_grad[1] else None, weight if ctx.needs_input_grad[0] else None
+        )
+        return conv2d_forward(
+            x.data, weight.data, None if bias is None else bias.data, out_size, *ctx.geometry, cols
+        )
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = transpose_kernel.ConvTranspose2d.apply(grad, weight, None, ctx.in_size, *ctx.geometry)
+        if ctx.needs_input_grad[1]:
+            grad_w = Conv2dGradWeight.apply(x, grad, ctx.kernel, *ctx.geometry, None)
+        if ctx.needs_input_grad[2]:
+            grad_b = grad.sum((0, 2, 3))
+        return grad_x, grad_w, grad_b, None, None, None, None, None, None
+
+
+class Conv2dGradWeight(Function):
+    """``dw = G(x, dy)``, the weight gradient of conv2d: bilinear in ``x`` and ``dy``.
+
+    Backward, for an incoming ``ddw`` (shaped like ``w``), from ``<ddw, G(x, dy)> =
+    <dy, conv2d(x, ddw)> = <x, conv_transpose2d(dy, ddw)>``:
+
+        dx  = conv_transpose2d(dy, ddw)
+        ddy = conv2d(x, ddw)
+    """
+
+    @staticmethod
+    def forward(ctx, x, grad_out, kernel, stride, padding, dilation, groups, cols):
+        ctx.geometry = (stride, padding, dilation, groups)
+        ctx.save_for_backward(x, grad_out)
+        return conv2d_grad_weight(x.data, grad_out.data, kernel, *ctx.geometry, cols)
+
+    @staticmethod
+    def backward(ctx, grad_grad_w):
+        x, grad_out = ctx.saved_tensors
+        grad_x = grad_grad_out = None
+        if ctx.needs_input_grad[0]:
+            grad_x = transpose_kernel.ConvTranspose2d.apply(
+                grad_out, grad_grad_w, None, x.shape[2:], *ctx.geometry
+            )
+        if ctx.needs_input_grad[1]:
+            grad_grad_out = Conv2d.apply(x, grad_grad_w, None, grad_out.shape[2:], *ctx.geometry, None)
+        return grad_x, grad_grad_out, None, None, None, None, None, None
+
+
+# ----------------------------------------------------------------------------- public function
+
+
+def check_conv_args(op, input, weight, bias, groups, transposed):  # noqa: A002  (PyTorch's names)
+    """The checks conv2d and conv_transpose2d share: ndim, dtypes, groups, channels, bias."""
+    for name, t in (("input", input), ("weight", weight)):
+        if t.ndim != 4:
+            raise ShapeError(f"{op}: {name} must be 4-D (N, C, H, W), got shape {t.shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != input.dtype:
+            raise DTypeError(f"{op}: {name} is {t.dtype}, expected input's dtype {input.dtype}")
+    if not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if weight.shape[0] % groups:
+        raise ShapeError(f"{op}: weight.shape[0] is {weight.shape[0]}, not divisible by groups = {groups}")
+    if transposed:
+        expected, formula, out_channels = weight.shape[0], "weight.shape[0]", weight.shape[1] * groups
+    else:
+        expected, formula, out_channels = weight.shape[1] * groups, "weight.shape[1]*groups", weight.shape[0]
+    if input.shape[1] != expected:
+        raise ShapeError(f"{op}: input.shape[1] is {input.shape[1]}, expected {formula} = {expected}")
+    if bias is not None and bias.shape != (out_channels,):
+        raise ShapeError(f"{op}: bias has shape {bias.shape}, expected ({out_channels},)")
+
+
+def check_geometry(op, stride, padding, dilation):
+    """Strides and dilations of at least 1, paddings of at least 0."""
+    for name, pair, low in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
+        if min(pair) < low:
+            raise ValueError(f"{op}: {name} must be >= {low}, got {pair}")
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
+    """2-D convolution of ``input`` (N, C, H, W) with ``weight`` (O, C/groups, kH, kW), as in PyTorch.
+
+    Shapes: output (N, O, out_h, out_w) with
+    ``out_h = (H + 2*padding[0] - dilation[0]*(kH - 1) - 1) // stride[0] + 1`` (out_w alike).
+
+    Forward: ``y[n,o,i,j] = b[o] + sum_{c,u,v} w[o,c,u,v]*x[n,c, s*i+d*u-p, s*j+d*v-p]``, the
+    sum over the ``C/groups`` channels of ``o``'s group, ``x`` zero outside its borders.
+
+    Backward: ``dx = conv_transpose2d(dy, w)``, ``dw = sum_{n,i,j} dy[n,o,i,j]*x[n,c,...]``,
+    ``db = dy`` summed over N, out_h, out_w; all differentiable again.
+
+    Why: im2col + one GEMM (see the module docstring). Derivation: docs/kernels/conv.md.
+    """
+    stride = _pair(stride, "stride", "conv2d")
+    padding = _pair(padding, "padding", "conv2d")
+    dilation = _pair(dilation, "dilation", "conv2d")
+    check_conv_args("conv2d", input, weight, bias, groups, transposed=False)
+    check_geometry("conv2d", stride, padding, dilation)
+    out_size = conv_output_size(input.shape[2:], weight.shape[2:], stride, padding, dilation)
+    if min(out_size) < 1:
+        raise ShapeError(
+            f"conv2d: output size is {out_size} (less than 1) for input size {input.shape[2:]}, kernel "
+            f"{weight.shape[2:]}, stride {stride}, padding {padding}, dilation {dilation}: the dilated "
+            "kernel is larger than the padded input"
+        )
+    return Conv2d.apply(input, weight, bias, out_size, stride, padding, dilation, groups, None)

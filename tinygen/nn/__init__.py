@@ -4,6 +4,7 @@ from tinygen.nn import functional, init
 from tinygen.nn.module import Module, Parameter
 from tinygen.nn.modules import (
     ELU,
+    LSTM,
     Conv2d,
     ConvTranspose2d,
     Dropout,
@@ -12,6 +13,7 @@ from tinygen.nn.modules import (
     LeakyReLU,
     Linear,
     LogSoftmax,
+    LSTMCell,
     ModuleDict,
     ModuleList,
     ReLU,

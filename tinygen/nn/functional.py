@@ -8,6 +8,7 @@ from tinygen import backend
 from tinygen.autograd.tensor import Tensor
 from tinygen.kernels.conv2d import conv2d
 from tinygen.kernels.conv_transpose2d import conv_transpose2d
+from tinygen.kernels.lstm_cell import lstm, lstm_cell, lstm_cell_pointwise
 from tinygen.ops.activation import elu, leaky_relu, relu, softplus
 from tinygen.ops.elementwise import sigmoid, tanh
 from tinygen.ops.linalg import linear
@@ -27,7 +28,8 @@ from tinygen.random import default_generator
 __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d", "conv_transpose2d",
     "cross_entropy", "dropout",
-    "elu", "gaussian_kl", "kl_div", "leaky_relu", "linear", "log_softmax", "logsumexp",
+    "elu", "gaussian_kl", "kl_div", "leaky_relu", "linear", "log_softmax", "logsumexp", "lstm",
+    "lstm_cell", "lstm_cell_pointwise",
     "mse_loss", "nll_loss", "pad", "relu", "sigmoid", "softmax", "softplus", "tanh",
 ]  # fmt: skip
 

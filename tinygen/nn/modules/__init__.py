@@ -6,3 +6,4 @@ from tinygen.nn.modules.conv import Conv2d, ConvTranspose2d
 from tinygen.nn.modules.dropout import Dropout
 from tinygen.nn.modules.flatten import Flatten, Unflatten
 from tinygen.nn.modules.linear import Identity, Linear
+from tinygen.nn.modules.rnn import LSTM, LSTMCell

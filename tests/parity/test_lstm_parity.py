@@ -1,0 +1,117 @@
+"""Parity of ``LSTM`` and ``LSTMCell`` with PyTorch's (optional: skipped without torch).
+
+The same weights (a torch ``state_dict`` loaded into ours), the same inputs and the same loss:
+outputs, ``h_n``, ``c_n`` and the gradients of every parameter, of the input and of the
+initial state must agree to round-off in float64 and within float32 tolerance in float32.
+"""
+
+import numpy as np
+import pytest
+
+import tinygen
+from tinygen.nn.modules.rnn import LSTM, LSTMCell
+
+torch = pytest.importorskip("torch")
+
+TOLERANCES = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-5)}
+
+
+def make_pair(torch_class, our_class, dtype, *args, **kwargs):
+    """A torch module and ours with the torch module's weights, both in ``dtype``."""
+    torch.manual_seed(0)
+    theirs = torch_class(*args, **{k: v for k, v in kwargs.items() if k != "fused"})
+    theirs = theirs.double() if dtype == np.float64 else theirs
+    ours = our_class(*args, **kwargs).to(dtype)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    return theirs, ours
+
+
+def run(lib, module, x, hx):
+    """Forward, a loss touching every output, backward; values and gradients as NumPy arrays."""
+    to = torch.tensor if lib is torch else tinygen.tensor
+    dtype = x.dtype
+    x = to(x, requires_grad=True)
+    hx = None if hx is None else tuple(to(s, requires_grad=True) for s in hx)
+    result = module(x) if hx is None else module(x, hx)
+    outputs = [result[0], *result[1]] if isinstance(result[1], tuple) else list(result)  # LSTM or LSTMCell
+    rng = np.random.default_rng(1)
+    weights = [to(rng.standard_normal(tuple(out.shape)).astype(dtype)) for out in outputs]
+    loss = sum((out * weight).sum() for out, weight in zip(outputs, weights, strict=True))
+    loss.backward()
+    values = [out.detach().numpy() if lib is torch else out.numpy() for out in outputs]
+    grads = [x.grad.numpy()] + ([] if hx is None else [s.grad.numpy() for s in hx])
+    grads += [p.grad.numpy() for p in module.parameters()]
+    return values, grads
+
+
+def assert_match(ours, theirs, dtype):
+    (values, grads), (their_values, their_grads) = ours, theirs
+    for k, (a, b) in enumerate(zip(values, their_values, strict=True)):
+        assert a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, **TOLERANCES[dtype], err_msg=f"output {k}")
+    for k, (a, b) in enumerate(zip(grads, their_grads, strict=True)):
+        np.testing.assert_allclose(a, b, **TOLERANCES[dtype], err_msg=f"gradient {k}")
+
+
+LSTM_CASES = {
+    # name: (constructor kwargs, input shape, with initial state)
+    "one_layer": (dict(input_size=3, hidden_size=5), (7, 4, 3), False),
+    "two_layers_state": (dict(input_size=3, hidden_size=5, num_layers=2), (6, 2, 3), True),
+    "batch_first_state": (dict(input_size=2, hidden_size=4, num_layers=2, batch_first=True), (3, 5, 2), True),
+    "no_bias": (dict(input_size=3, hidden_size=4, bias=False), (5, 2, 3), True),
+    "unbatched": (dict(input_size=3, hidden_size=4, num_layers=3), (6, 3), True),
+    "unbatched_no_state": (dict(input_size=3, hidden_size=4), (6, 3), False),
+}
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "per_step"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", list(LSTM_CASES))
+def test_lstm_matches_torch(case, dtype, fused):
+    kwargs, shape, with_state = LSTM_CASES[case]
+    theirs, ours = make_pair(torch.nn.LSTM, LSTM, dtype, fused=fused, **kwargs)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype)
+    hx = None
+    if with_state:
+        layers, hidden = kwargs.get("num_layers", 1), kwargs["hidden_size"]
+        batch = () if len(shape) == 2 else (shape[0] if kwargs.get("batch_first") else shape[1],)
+        hx = tuple(rng.standard_normal((layers, *batch, hidden)).astype(dtype) for _ in range(2))
+    assert_match(run(tinygen, ours, x, hx), run(torch, theirs, x, hx), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("with_state", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+def test_lstm_cell_matches_torch(dtype, batched, with_state, bias):
+    theirs, ours = make_pair(torch.nn.LSTMCell, LSTMCell, dtype, 3, 5, bias=bias)
+    rng = np.random.default_rng(0)
+    lead = (4,) if batched else ()
+    x = rng.standard_normal((*lead, 3)).astype(dtype)
+    hx = tuple(rng.standard_normal((*lead, 5)).astype(dtype) for _ in range(2)) if with_state else None
+    assert_match(run(tinygen, ours, x, hx), run(torch, theirs, x, hx), dtype)
+
+
+def test_state_dict_keys_and_shapes_match_torch():
+    for theirs, ours in [
+        (torch.nn.LSTM(3, 5, num_layers=3), LSTM(3, 5, num_layers=3)),
+        (torch.nn.LSTM(3, 5, num_layers=2, bias=False), LSTM(3, 5, num_layers=2, bias=False)),
+        (torch.nn.LSTMCell(3, 5), LSTMCell(3, 5)),
+        (torch.nn.LSTMCell(3, 5, bias=False), LSTMCell(3, 5, bias=False)),
+    ]:
+        their_state, our_state = theirs.state_dict(), ours.state_dict()
+        assert list(our_state) == list(their_state)
+        assert [tuple(v.shape) for v in our_state.values()] == [tuple(v.shape) for v in their_state.values()]
+        # and ours loads back into torch
+        theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in our_state.items()})
+
+
+def test_init_range_matches_torch():
+    """PyTorch draws every LSTM parameter from U(-1/sqrt(hidden), 1/sqrt(hidden))."""
+    ours = np.concatenate([p.numpy().ravel() for p in LSTM(8, 16, num_layers=2).parameters()])
+    theirs = np.concatenate(
+        [p.detach().numpy().ravel() for p in torch.nn.LSTM(8, 16, num_layers=2).parameters()]
+    )
+    assert abs(ours).max() <= 0.25 and abs(theirs).max() <= 0.25
+    assert abs(ours.std() - theirs.std()) < 0.01  # uniform on [-0.25, 0.25]: std 0.144

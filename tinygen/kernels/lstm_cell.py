@@ -1,0 +1,482 @@
+"""LSTM kernels: the fused pointwise cell, one cell step, and a whole layer with hand-written BPTT.
+
+Notation (PyTorch's): batch N, input size F, hidden size H, sequence length T. The four
+gates sit side by side along dim 1 of ``gates`` in PyTorch's order i, f, g, o, so
+``gates`` is ``(N, 4H)`` for an ``nn.LSTM``, or ``(N, 4C, *spatial)`` when a convolution
+computes them (PixelRNN's Row LSTM): the pointwise cell only cares about dim 1.
+
+**Forward** (one step; ``s`` = sigmoid)::
+
+    gates = x @ W_ih^T + b_ih + h_prev @ W_hh^T + b_hh            (N, 4H)
+    i = s(gates_i)   f = s(gates_f)   g = tanh(gates_g)   o = s(gates_o)
+    c = f * c_prev + i * g
+    h = o * tanh(c)
+
+**Backward** of the pointwise cell, one pass (``dc_total`` is all the gradient reaching c)::
+
+    dc_total = dc + dh * o * (1 - tanh(c)^2)
+    dgates_i = dc_total * g      * i (1 - i)
+    dgates_f = dc_total * c_prev * f (1 - f)
+    dgates_g = dc_total * i      * (1 - g^2)
+    dgates_o = dh * tanh(c)      * o (1 - o)
+    dc_prev  = dc_total * f
+
+**Stability**: ``s(z) = tanh(z/2)/2 + 1/2``, so all four activations come from one tanh
+over the ``4H`` block, ``tanh(z * scale) * scale + shift`` with ``scale = (1/2, 1/2, 1, 1/2)``
+and ``shift = (1/2, 1/2, 0, 1/2)``; tanh never overflows (``exp(-z)`` does for z < -88 in
+float32). Backward recomputes no exp or tanh: the slopes ``a (1 - a)`` of the sigmoids and
+``1 - g^2`` of g are both ``scale^2 - (a - shift)^2`` of the saved activations ``a``.
+
+**Why**: the pointwise math is a dozen elementwise ops; fused, it is one node instead of a
+dozen, and its backward is one pass. Over a sequence, ``lstm`` computes ``x @ W_ih^T`` for
+all T steps in one matrix product, so each step does one small product ``h @ W_hh^T``.
+
+Derivations, BPTT and the second derivative: ``docs/kernels/lstm.md``.
+"""
+
+from tinygen import backend
+from tinygen.autograd.function import Function
+from tinygen.autograd.tensor import Tensor
+from tinygen.errors import DTypeError, ShapeError
+from tinygen.ops import elementwise as ew
+from tinygen.ops import linalg
+from tinygen.ops import shape as sh
+
+# ----------------------------------------------------------------------------- xp version
+
+
+def _scale_and_shift(xp, dtype, ndim):
+    """``scale`` and ``shift`` of the four gates, shaped to broadcast over ``(N, 4, H, *spatial)``."""
+    index = (slice(None),) + (None,) * (ndim - 1)
+    scale = xp.asarray([0.5, 0.5, 1.0, 0.5], dtype=dtype)[index]
+    shift = xp.asarray([0.5, 0.5, 0.0, 0.5], dtype=dtype)[index]
+    return scale, shift
+
+
+def _by_gate(array):
+    """``(N, 4H, *spatial)`` viewed as ``(N, 4, H, *spatial)``: ``array[:, k]`` is gate k."""
+    return array.reshape(array.shape[0], 4, array.shape[1] // 4, *array.shape[2:])
+
+
+def cell_update(xp, acts, c_prev, c, tanh_c, h):
+    """From the activations ``acts`` ``(N, 4, H, ...)``, write ``c``, ``tanh(c)`` and ``h`` in place."""
+    i, f, g, o = acts[:, 0], acts[:, 1], acts[:, 2], acts[:, 3]
+    xp.multiply(f, c_prev, out=c)
+    xp.multiply(i, g, out=tanh_c)  # tanh_c holds i * g for a moment: no temporary array
+    c += tanh_c
+    xp.tanh(c, out=tanh_c)
+    xp.multiply(o, tanh_c, out=h)
+
+
+def cell_backward(xp, acts, c_prev, tanh_c, h, grad_h, grad_c, grad_gates, scale, shift):
+    """The fused backward of one step: fills ``grad_gates`` (shaped as ``acts``), returns ``grad_c_prev``.
+
+    ``scale`` and ``shift`` are those of :func:`_scale_and_shift` (or broadcast to ``acts``'s shape).
+    """
+    i, f, g, o = acts[:, 0], acts[:, 1], acts[:, 2], acts[:, 3]
+    grad_c_total = h * tanh_c  # dc_total = dc + dh * o (1 - tanh_c^2), and o tanh_c^2 = h tanh_c
+    xp.subtract(o, grad_c_total, out=grad_c_total)
+    grad_c_total *= grad_h
+    grad_c_total += grad_c
+    xp.multiply(grad_c_total, g, out=grad_gates[:, 0])
+    xp.multiply(grad_c_total, c_prev, out=grad_gates[:, 1])
+    xp.multiply(grad_c_total, i, out=grad_gates[:, 2])
+    xp.multiply(grad_h, tanh_c, out=grad_gates[:, 3])
+    # the slopes s (1 - s) of the sigmoids and 1 - g^2 of g are both scale^2 - (a - shift)^2
+    slope = acts - shift
+    slope *= slope
+    xp.subtract(scale * scale, slope, out=slope)
+    grad_gates *= slope
+    grad_c_total *= f
+    return grad_c_total
+
+
+def pointwise_forward(xp, gates, c_prev):
+    """``(h, c, acts, tanh_c)`` of one cell step; ``acts`` is ``(N, 4, H, ...)``: i, f, g, o."""
+    scale, shift = _scale_and_shift(xp, gates.dtype, gates.ndim)
+    acts = _by_gate(gates) * scale
+    xp.tanh(acts, out=acts)
+    acts *= scale
+    acts += shift
+    c, tanh_c, h = xp.empty_like(c_prev), xp.empty_like(c_prev), xp.empty_like(c_prev)
+    cell_update(xp, acts, c_prev, c, tanh_c, h)
+    return h, c, acts, tanh_c
+
+
+def pointwise_backward(xp, acts, c_prev, tanh_c, h, grad_h, grad_c):
+    """``(grad_gates, grad_c_prev)`` of one cell step, ``grad_gates`` shaped ``(N, 4H, ...)``."""
+    grad_gates = xp.empty_like(acts)
+    scale, shift = _scale_and_shift(xp, acts.dtype, acts.ndim - 1)
+    grad_c_prev = cell_backward(xp, acts, c_prev, tanh_c, h, grad_h, grad_c, grad_gates, scale, shift)
+    return grad_gates.reshape(acts.shape[0], -1, *acts.shape[3:]), grad_c_prev
+
+
+def layer_forward(xp, x, h0, c0, w_ih, w_hh, bias):
+    """One LSTM layer over a sequence ``x`` ``(T, N, F)``; ``bias`` is ``b_ih + b_hh`` or None.
+
+    Returns ``hs`` and ``cs`` (``(T+1, N, H)``, step 0 is the initial state), ``acts``
+    (``(T, N, 4, H)``) and ``tanh_cs`` (``(T, N, H)``). ``x @ W_ih^T + bias`` is one product
+    for all steps (the bias as a column of ``W_ih`` against a column of ones in ``x``). The
+    sigmoid gates' ``1/2`` of ``s(z) = tanh(z/2)/2 + 1/2`` is folded into the weights, so a
+    step is a product, an add, one tanh over ``4H``, the affine ``* scale + shift`` and the
+    cell update, all written into preallocated arrays.
+    """
+    steps, batch, hidden = x.shape[0], x.shape[1], w_hh.shape[1]
+    scale, shift = _scale_and_shift(xp, x.dtype, 2)  # (4, 1)
+    row_scale = xp.repeat(scale[:, 0], hidden)[:, None]  # (4H, 1): scales the rows of W_ih, W_hh
+    flat_x = x.reshape(steps * batch, -1)
+    if bias is not None:
+        flat_x = xp.concatenate([flat_x, xp.ones((steps * batch, 1), dtype=x.dtype)], axis=1)
+        w_ih = xp.concatenate([w_ih, bias[:, None]], axis=1)
+    acts = (flat_x @ (w_ih * row_scale).T).reshape(steps, batch, 4, hidden)
+    scaled_w_hh_t = xp.ascontiguousarray((w_hh * row_scale).T)
+    scale = xp.broadcast_to(scale, (batch, 4, hidden)).copy()  # full size: faster than broadcasting
+    shift = xp.broadcast_to(shift, (batch, 4, hidden)).copy()
+    hs = xp.empty((steps + 1, batch, hidden), dtype=x.dtype)
+    cs = xp.empty_like(hs)
+    tanh_cs = xp.empty((steps, batch, hidden), dtype=x.dtype)
+    hs[0], cs[0] = h0, c0
+    hidden_gates = xp.empty((batch, 4, hidden), dtype=x.dtype)
+    for t in range(steps):
+        step = acts[t]
+        xp.matmul(hs[t], scaled_w_hh_t, out=hidden_gates.reshape(batch, 4 * hidden))
+        step += hidden_gates
+        xp.tanh(step, out=step)
+        step *= scale
+        step += shift
+        cell_update(xp, step, cs[t], cs[t + 1], tanh_cs[t], hs[t + 1])
+    return hs, cs, acts, tanh_cs
+
+
+def layer_backward(xp, needs, grad_out, grad_h_n, grad_c_n, x, hs, cs, acts, tanh_cs, w_ih, w_hh):
+    """Backpropagation through time for :func:`layer_forward`, one fused cell backward per step.
+
+    The weight gradients need no loop: ``dW_hh = sum_t dgates_t^T h_{t-1}`` is one product
+    of the stacked ``dgates`` with the stacked ``h``, and so are ``dW_ih``, ``dx`` and ``db``.
+    Returns the gradients of ``(x, h0, c0, w_ih, w_hh, bias)``, None where ``needs`` is False.
+    """
+    steps, batch, _, hidden = acts.shape
+    scale, shift = _scale_and_shift(xp, acts.dtype, 2)
+    scale = xp.broadcast_to(scale, (batch, 4, hidden)).copy()  # full size: faster than broadcasting
+    shift = xp.broadcast_to(shift, (batch, 4, hidden)).copy()
+    grad_gates = xp.empty_like(acts)
+    grad_h = grad_h_n + grad_out[steps - 1]
+    grad_c = grad_c_n
+    for t in reversed(range(steps)):
+        if t < steps - 1:
+            grad_h += grad_out[t]
+        grad_c = cell_backward(
+            xp, acts[t], cs[t], tanh_cs[t], hs[t + 1], grad_h, grad_c, grad_gates[t], scale, shift
+        )
+        grad_h = grad_gates[t].reshape(batch, 4 * hidden) @ w_hh
+    flat = grad_gates.reshape(steps * batch, 4 * hidden)
+    flat_x = x.reshape(steps * batch, -1)
+    return (
+        (flat @ w_ih).reshape(x.shape) if needs[0] else None,
+        grad_h,
+        grad_c,
+        flat.T @ flat_x if needs[3] else None,
+        flat.T @ hs[:-1].reshape(steps * batch, hidden) if needs[4] else None,
+        flat.sum(0) if needs[5] else None,
+    )
+
+
+# ----------------------------------------------------------------------------- Functions
+
+
+class LSTMCellPointwise(Function):
+    """``(h, c)`` from ``(gates, c_prev)``; backward is :class:`LSTMCellPointwiseGrad`, one fused pass."""
+
+    @staticmethod
+    def forward(ctx, gates, c_prev):
+        xp = backend.get_array_module(gates.data)
+        h, c, acts, tanh_c = pointwise_forward(xp, gates.data, c_prev.data)
+        ctx.save_for_backward(gates, c_prev, acts, tanh_c, h)
+        return h, c
+
+    @staticmethod
+    def backward(ctx, grad_h, grad_c):
+        gates, c_prev, acts, tanh_c, h = ctx.saved_tensors
+        return LSTMCellPointwiseGrad.apply(gates, c_prev, grad_h, grad_c, acts.data, tanh_c.data, h.data)
+
+
+class LSTMCellPointwiseGrad(Function):
+    """``(dgates, dc_prev)`` from ``(gates, c_prev, dh, dc)``: the fused backward as its own node.
+
+    Its own backward (second order) is written with differentiable ops from the inputs, so
+    every higher order works too. With upstream gradients ``a_i, a_f, a_g, a_o`` (of
+    dgates) and ``a_cp`` (of dc_prev), the VJP is (``di = i (1 - i)`` etc., ``e = dc_total``)::
+
+        e_bar  = a_i g di + a_f c_prev df + a_g i dg + a_cp f      -> grad of dc
+        c_bar  = (a_o dh do - 2 e_bar dh o tanh_c) (1 - tanh_c^2)
+        dgates_i_bar = (a_i e g (1 - 2i) + a_g e dg + c_bar g) di
+        dgates_f_bar = (a_f e c_prev (1 - 2f) + a_cp e + c_bar c_prev) df
+        dgates_g_bar = (a_i e di - 2 a_g e i g + c_bar i) dg
+        dgates_o_bar = (a_o dh tanh_c (1 - 2o) + e_bar dh (1 - tanh_c^2)) do
+        c_prev_bar   = a_f e df + c_bar f
+        dh_bar       = a_o tanh_c do + e_bar o (1 - tanh_c^2)
+    """
+
+    @staticmethod
+    def forward(ctx, gates, c_prev, grad_h, grad_c, acts, tanh_c, h):
+        ctx.save_for_backward(gates, c_prev, grad_h, grad_c)
+        xp = backend.get_array_module(acts)
+        return pointwise_backward(xp, acts, c_prev.data, tanh_c, h, grad_h.data, grad_c.data)
+
+    @staticmethod
+    def backward(ctx, up_gates, up_c_prev):
+        gates, c_prev, grad_h, grad_c = ctx.saved_tensors
+        z_i, z_f, z_g, z_o = sh.split(gates, gates.shape[1] // 4, dim=1)
+        i, f, g, o = ew.sigmoid(z_i), ew.sigmoid(z_f), ew.tanh(z_g), ew.sigmoid(z_o)
+        tanh_c = ew.tanh(f * c_prev + i * g)
+        d_i, d_f, d_g, d_o, d_tc = i * (1 - i), f * (1 - f), 1 - g * g, o * (1 - o), 1 - tanh_c * tanh_c
+        e = grad_c + grad_h * o * d_tc
+        a_i, a_f, a_g, a_o = sh.split(up_gates, gates.shape[1] // 4, dim=1)
+        e_bar = a_i * g * d_i + a_f * c_prev * d_f + a_g * i * d_g + up_c_prev * f
+        c_bar = (a_o * grad_h * d_o - 2 * e_bar * grad_h * o * tanh_c) * d_tc
+        needs = ctx.needs_input_grad
+        grad_gates = grad_c_prev = grad_grad_h = None
+        if needs[0]:
+            grad_gates = sh.cat(
+                [
+                    (a_i * e * g * (1 - 2 * i) + a_g * e * d_g + c_bar * g) * d_i,
+                    (a_f * e * c_prev * (1 - 2 * f) + up_c_prev * e + c_bar * c_prev) * d_f,
+                    (a_i * e * d_i - 2 * a_g * e * i * g + c_bar * i) * d_g,
+                    (a_o * grad_h * tanh_c * (1 - 2 * o) + e_bar * grad_h * d_tc) * d_o,
+                ],
+                dim=1,
+            )
+        if needs[1]:
+            grad_c_prev = a_f * e * d_f + c_bar * f
+        if needs[2]:
+            grad_grad_h = a_o * tanh_c * d_o + e_bar * o * d_tc
+        return grad_gates, grad_c_prev, grad_grad_h, e_bar if needs[3] else None, None, None, None
+
+
+class LSTMLayer(Function):
+    """A whole layer, ``(x, h0, c0, W_ih, W_hh, b_ih, b_hh) -> (output, h_n, c_n)``, as one node.
+
+    The input product for all steps and the BPTT loop are written by hand
+    (:func:`layer_forward`, :func:`layer_backward`). First order only: its backward node
+    :class:`LSTMLayerGrad` refuses to be differentiated again.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+        xp = backend.get_array_module(x.data)
+        bias = None
+        for b in (b_ih, b_hh):
+            if b is not None:
+                bias = b.data if bias is None else bias + b.data
+        hs, cs, acts, tanh_cs = layer_forward(xp, x.data, h0.data, c0.data, w_ih.data, w_hh.data, bias)
+        ctx.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, hs, cs, acts, tanh_cs)
+        return hs[1:], hs[-1], cs[-1]
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_h_n, grad_c_n):
+        inputs, arrays = ctx.saved_tensors[:7], [t.data for t in ctx.saved_tensors[7:]]
+        needs = ctx.needs_input_grad
+        bias_needed = needs[5] or needs[6]
+        flags = (*needs[:5], bias_needed)
+        # the inputs go in as tensors, so that under create_graph=True the gradients stay attached
+        # to them and a second derivative reaches LSTMLayerGrad.backward (and fails loudly)
+        grads = iter(LSTMLayerGrad.apply(grad_out, grad_h_n, grad_c_n, flags, *inputs, *arrays))
+        grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh = [next(grads) if need else None for need in needs[:5]]
+        grad_bias = next(grads) if bias_needed else None
+        grad_b_ih = grad_bias if needs[5] else None
+        grad_b_hh = (grad_bias if not needs[5] else Tensor(grad_bias.data.copy())) if needs[6] else None
+        return grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
+
+
+class LSTMLayerGrad(Function):
+    """The BPTT of :class:`LSTMLayer` as a node, so that differentiating it again fails loudly.
+
+    Returns only the gradients ``needs`` asks for, in the order ``x, h0, c0, w_ih, w_hh, bias``.
+    """
+
+    @staticmethod
+    def forward(ctx, grad_out, grad_h_n, grad_c_n, needs, x, h0, c0, w_ih, w_hh, b_ih, b_hh, *arrays):
+        xp = backend.get_array_module(x.data)
+        grads = layer_backward(
+            xp, needs, grad_out.data, grad_h_n.data, grad_c_n.data, x.data, *arrays, w_ih.data, w_hh.data
+        )
+        return tuple(g for g, need in zip(grads, needs, strict=True) if need)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError(
+            "lstm: the fused sequence kernel (fused=True) has no second derivative; call "
+            "lstm(..., fused=False) (or set the module's .fused = False), whose per-step graph "
+            "can be differentiated to any order"
+        )
+
+
+# ----------------------------------------------------------------------------- public functions
+
+
+def lstm_cell_pointwise(gates, c_prev):
+    """The LSTM cell's elementwise part: ``(h, c)`` from gate pre-activations and the old cell state.
+
+    **Shapes**: ``gates`` is ``(N, 4H, *spatial)`` with blocks i, f, g, o along dim 1
+    (PyTorch's order); ``c_prev``, ``h`` and ``c`` are ``(N, H, *spatial)``. Works for any
+    ``*spatial``, so a convolution can compute ``gates`` (PixelRNN's Row LSTM).
+
+    **Forward**: ``c = s(gates_f) c_prev + s(gates_i) tanh(gates_g)``, ``h = s(gates_o) tanh(c)``.
+    **Backward**: one fused pass (module doc), as its own node; differentiable to any order.
+    **Why**: one node instead of about twelve. See ``docs/kernels/lstm.md``.
+    """
+    if gates.ndim < 2 or gates.shape[1] % 4:
+        raise ShapeError(f"lstm_cell_pointwise: gates.shape is {gates.shape}, expected (N, 4H, *spatial)")
+    expected = (gates.shape[0], gates.shape[1] // 4, *gates.shape[2:])
+    if c_prev.shape != expected:
+        raise ShapeError(f"lstm_cell_pointwise: c_prev.shape is {c_prev.shape}, expected {expected}")
+    return LSTMCellPointwise.apply(gates, c_prev)
+
+
+def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):  # noqa: A002  (PyTorch's names)
+    """One LSTM step: ``(h, c)`` from ``input`` and ``hx = (h_prev, c_prev)`` (zeros when None).
+
+    **Shapes**: ``input (N, F)`` or ``(F,)``; ``h_prev, c_prev (N, H)`` or ``(H,)``;
+    ``w_ih (4H, F)``, ``w_hh (4H, H)``, ``b_ih, b_hh (4H,)``, gates in order i, f, g, o.
+
+    **Forward**: ``gates = input @ w_ih^T + b_ih + h_prev @ w_hh^T + b_hh``, then
+    :func:`lstm_cell_pointwise`. **Backward**: the products' and the fused cell's.
+    **Why**: PyTorch's ``LSTMCell``, built from two ``linear`` and one fused node.
+    """
+    if input.ndim not in (1, 2) or w_ih.ndim != 2 or input.shape[-1] != w_ih.shape[1]:
+        raise ShapeError(
+            f"lstm_cell: input.shape is {input.shape}, expected (N, F) or (F,) with F = w_ih.shape[1], "
+            f"w_ih.shape = {w_ih.shape}"
+        )
+    _check_weights("lstm_cell", input, w_ih, w_hh, b_ih, b_hh, "w_ih", "w_hh", "b_ih", "b_hh")
+    hidden = w_hh.shape[1]
+    batched = input.ndim == 2
+    if not batched:
+        input = sh.unsqueeze(input, 0)  # noqa: A001
+    state_shape = (input.shape[0], hidden) if batched else (hidden,)
+    h_prev, c_prev = _initial_state("lstm_cell", hx, state_shape, input, ("hx[0]", "hx[1]"))
+    if not batched:
+        h_prev, c_prev = sh.unsqueeze(h_prev, 0), sh.unsqueeze(c_prev, 0)
+    gates = linalg.Linear.apply(input, w_ih, b_ih) + linalg.Linear.apply(h_prev, w_hh, b_hh)
+    h, c = LSTMCellPointwise.apply(gates, c_prev)
+    return (h, c) if batched else (sh.squeeze(h, 0), sh.squeeze(c, 0))
+
+
+def lstm(input, hx, params, num_layers=1, batch_first=False, fused=True):  # noqa: A002
+    """A multi-layer LSTM over a sequence: ``(output, (h_n, c_n))``, as ``torch.nn.LSTM`` returns.
+
+    **Shapes**: ``input (T, N, F)``, or ``(N, T, F)`` with ``batch_first``, or unbatched
+    ``(T, F)``; ``hx = (h_0, c_0)``, each ``(num_layers, N, H)`` (``(num_layers, H)``
+    unbatched), or None for zeros; ``params`` is PyTorch's flat list ``[w_ih_l0, w_hh_l0,
+    b_ih_l0, b_hh_l0, w_ih_l1, ...]`` (without the biases: 2 per layer), ``w_ih_l0 (4H, F)``,
+    ``w_ih_lk (4H, H)`` for k > 0, ``w_hh (4H, H)``, biases ``(4H,)``. ``output`` is
+    ``(T, N, H)`` (``(N, T, H)`` with ``batch_first``): the last layer's h at every step.
+
+    **Forward**: per layer, ``input_gates = x @ w_ih^T + b_ih + b_hh`` for all T steps in one
+    product, then ``gates_t = input_gates_t + h_{t-1} @ w_hh^T`` and the cell at each step.
+
+    **Backward**: backpropagation through time. ``fused=True`` runs each layer as one node
+    whose BPTT loop is written by hand (fastest; first order only, a second derivative
+    raises NotImplementedError). ``fused=False`` records one product and one fused cell per
+    step, differentiable to any order (for gradient penalties).
+
+    **Why**: hoisting ``x @ w_ih^T`` out of the loop turns T thin products into one large
+    one. See ``docs/kernels/lstm.md``.
+    """
+    params = list(params)
+    if num_layers < 1 or len(params) not in (2 * num_layers, 4 * num_layers):
+        raise ValueError(
+            f"lstm: got {len(params)} params for num_layers={num_layers}, expected "
+            f"{4 * num_layers} (w_ih, w_hh, b_ih, b_hh per layer) or {2 * num_layers} (no biases)"
+        )
+    per_layer = len(params) // num_layers
+    if input.ndim not in (2, 3):
+        raise ShapeError(f"lstm: input.shape is {input.shape}, expected (T, N, F), (N, T, F) or (T, F)")
+    batched = input.ndim == 3
+    if not batched:
+        input = sh.unsqueeze(input, 1)  # noqa: A001
+    elif batch_first:
+        input = sh.transpose(input, 0, 1)  # noqa: A001
+    if params[0].ndim != 2 or input.shape[-1] != params[0].shape[1]:
+        raise ShapeError(
+            f"lstm: input.shape is {tuple(input.shape)}, expected last dim = params[0].shape[1] "
+            f"(input size), with params[0].shape = {params[0].shape}"
+        )
+    batch = input.shape[1]
+    hidden = params[1].shape[-1]
+    state_shape = (num_layers, batch, hidden) if batched else (num_layers, hidden)
+    h_0, c_0 = _initial_state("lstm", hx, state_shape, input, ("hx[0] (h_0)", "hx[1] (c_0)"))
+    if not batched:
+        h_0, c_0 = sh.unsqueeze(h_0, 1), sh.unsqueeze(c_0, 1)
+    layer_input, h_n, c_n = input, [], []
+    for layer in range(num_layers):
+        w_ih, w_hh, *biases = params[layer * per_layer : (layer + 1) * per_layer]
+        names = [f"params[{layer * per_layer + k}]" for k in range(4)]
+        _check_weights("lstm", layer_input, w_ih, w_hh, *(biases or [None, None]), *names)
+        if w_hh.shape[1] != hidden:
+            raise ShapeError(f"lstm: {names[1]}.shape is {w_hh.shape}, expected ({4 * hidden}, {hidden})")
+        b_ih, b_hh = biases or (None, None)
+        if fused:
+            layer_input, h, c = LSTMLayer.apply(layer_input, h_0[layer], c_0[layer], w_ih, w_hh, b_ih, b_hh)
+        else:
+            layer_input, h, c = _layer_per_step(layer_input, h_0[layer], c_0[layer], w_ih, w_hh, b_ih, b_hh)
+        h_n.append(h)
+        c_n.append(c)
+    output, h_n, c_n = layer_input, sh.stack(h_n), sh.stack(c_n)
+    if not batched:
+        return sh.squeeze(output, 1), (sh.squeeze(h_n, 1), sh.squeeze(c_n, 1))
+    if batch_first:
+        output = sh.transpose(output, 0, 1)
+    return output, (h_n, c_n)
+
+
+def _layer_per_step(x, h, c, w_ih, w_hh, b_ih, b_hh):
+    """The same layer as one product and one fused cell per step (differentiable to any order)."""
+    steps, batch = x.shape[0], x.shape[1]
+    bias = b_ih + b_hh if b_ih is not None else None
+    flat = sh.reshape(x, steps * batch, x.shape[2])
+    input_gates = sh.reshape(linalg.Linear.apply(flat, w_ih, bias), steps, batch, 4 * w_hh.shape[1])
+    outputs = []
+    for t in range(input_gates.shape[0]):
+        gates = input_gates[t] + linalg.MatMul.apply(h, w_hh, False, True)
+        h, c = LSTMCellPointwise.apply(gates, c)
+        outputs.append(h)
+    return sh.stack(outputs), h, c
+
+
+def _initial_state(op, hx, shape, like, names):
+    """``hx = (h, c)`` checked against ``shape``, or two zero tensors when ``hx`` is None."""
+    if hx is None:
+        xp = backend.get_array_module(like.data)
+        zeros = Tensor(xp.zeros(shape, dtype=like.dtype))
+        return zeros, zeros
+    if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+        raise TypeError(f"{op}: hx must be a tuple (h, c) or None, got {type(hx).__name__}")
+    for name, state in zip(names, hx, strict=True):
+        if state.shape != shape:
+            raise ShapeError(f"{op}: {name}.shape is {state.shape}, expected {shape}")
+        if state.dtype != like.dtype:
+            raise DTypeError(f"{op}: {name}.dtype is {state.dtype}, expected input's {like.dtype}")
+    return tuple(hx)
+
+
+def _check_weights(op, input, w_ih, w_hh, b_ih, b_hh, *names):  # noqa: A002
+    """Shapes and dtypes of one layer's weights against its input, naming the argument at fault."""
+    hidden = w_hh.shape[-1] if w_hh.ndim == 2 else None
+    if w_hh.ndim != 2 or w_hh.shape[0] != 4 * hidden:
+        raise ShapeError(f"{op}: {names[1]}.shape is {w_hh.shape}, expected (4*hidden_size, hidden_size)")
+    expected = {
+        names[0]: (w_ih, (4 * hidden, input.shape[-1])),
+        names[2]: (b_ih, (4 * hidden,)),
+        names[3]: (b_hh, (4 * hidden,)),
+    }
+    for name, (tensor, shape) in expected.items():
+        if tensor is None:
+            continue
+        if tensor.shape != shape:
+            raise ShapeError(
+                f"{op}: {name}.shape is {tensor.shape}, expected {shape} for input {input.shape}"
+            )
+    for name, tensor in zip(names, (w_ih, w_hh, b_ih, b_hh), strict=True):
+        if tensor is not None and tensor.dtype != input.dtype:
+            raise DTypeError(f"{op}: {name}.dtype is {tensor.dtype}, expected input's dtype {input.dtype}")

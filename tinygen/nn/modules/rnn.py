@@ -1,0 +1,129 @@
+"""Recurrent layers: ``LSTM`` and ``LSTMCell``, with PyTorch's arguments, parameter names and init.
+
+The math and the kernels are in ``tinygen/kernels/lstm_cell.py`` (derivations in
+``docs/kernels/lstm.md``); these classes hold the parameters and call them.
+"""
+
+import math
+
+import numpy
+
+from tinygen.kernels.lstm_cell import lstm, lstm_cell
+from tinygen.nn import init
+from tinygen.nn.module import Module, Parameter
+
+
+def _parameter(*shape):
+    return Parameter(numpy.empty(shape, dtype=numpy.float32))
+
+
+class LSTM(Module):
+    """A multi-layer LSTM over a sequence (PyTorch's ``nn.LSTM`` without dropout, bidirectional, proj_size).
+
+    For each layer and step (gates in PyTorch's order i, f, g, o; ``s`` = sigmoid)::
+
+        i, f, g, o = s, s, tanh, s  of  (x_t @ W_ih^T + b_ih + h_{t-1} @ W_hh^T + b_hh)
+        c_t = f * c_{t-1} + i * g
+        h_t = o * tanh(c_t)
+
+    Layer k > 0 reads the h sequence of layer k - 1.
+
+    Shape:
+        - input: ``(L, N, H_in)``, ``(N, L, H_in)`` with ``batch_first=True``, or unbatched ``(L, H_in)``
+        - hx: ``(h_0, c_0)``, each ``(num_layers, N, H)`` (``(num_layers, H)`` unbatched); zeros if None
+        - output: ``(L, N, H)`` (``(N, L, H)`` with ``batch_first``), the last layer's h at every step
+        - h_n, c_n: ``(num_layers, N, H)``, the state after the last step
+
+    Parameters, named as in PyTorch so that its ``state_dict`` loads: ``weight_ih_l{k}``
+    ``(4H, H_in)`` for k = 0 (``(4H, H)`` above), ``weight_hh_l{k}`` ``(4H, H)``,
+    ``bias_ih_l{k}`` and ``bias_hh_l{k}`` ``(4H,)``, all drawn from ``U(-1/sqrt(H), 1/sqrt(H))``.
+
+    ``fused`` (default True) runs each layer as one node with hand-written backpropagation
+    through time: fastest, first-order gradients only. Set ``fused=False`` (argument or
+    attribute) for a per-step graph that can be differentiated twice (gradient penalties).
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, *, fused=True):
+        super().__init__()
+        if hidden_size < 1 or input_size < 1 or num_layers < 1:
+            raise ValueError(
+                f"LSTM: input_size, hidden_size and num_layers must be positive, got "
+                f"{input_size}, {hidden_size}, {num_layers}"
+            )
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.fused = bias, batch_first, fused
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size
+            setattr(self, f"weight_ih_l{layer}", _parameter(4 * hidden_size, layer_input))
+            setattr(self, f"weight_hh_l{layer}", _parameter(4 * hidden_size, hidden_size))
+            if bias:
+                setattr(self, f"bias_ih_l{layer}", _parameter(4 * hidden_size))
+                setattr(self, f"bias_hh_l{layer}", _parameter(4 * hidden_size))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def flat_weights(self):
+        """The parameters in PyTorch's order ``[w_ih_l0, w_hh_l0, b_ih_l0, b_hh_l0, w_ih_l1, ...]``."""
+        return list(self._parameters.values())
+
+    def forward(self, input, hx=None):  # noqa: A002  (PyTorch's names)
+        return lstm(input, hx, self.flat_weights(), self.num_layers, self.batch_first, self.fused)
+
+    def extra_repr(self):
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        if not self.bias:
+            text += ", bias=False"
+        if self.batch_first:
+            text += ", batch_first=True"
+        if not self.fused:
+            text += ", fused=False"
+        return text
+
+
+class LSTMCell(Module):
+    """One LSTM step (PyTorch's ``nn.LSTMCell``): ``(h, c)`` from ``input`` and ``hx = (h, c)``.
+
+    ``gates = input @ W_ih^T + b_ih + h @ W_hh^T + b_hh``, then the cell of :class:`LSTM`.
+
+    Shape:
+        - input: ``(N, H_in)`` or ``(H_in,)``
+        - hx: ``(h_0, c_0)``, each ``(N, H)`` or ``(H,)``; zeros if None
+        - output: ``(h_1, c_1)``, each ``(N, H)`` or ``(H,)``
+
+    Parameters: ``weight_ih (4H, H_in)``, ``weight_hh (4H, H)``, ``bias_ih``, ``bias_hh (4H,)``,
+    all from ``U(-1/sqrt(H), 1/sqrt(H))``. Differentiable to any order.
+    """
+
+    def __init__(self, input_size, hidden_size, bias=True):
+        super().__init__()
+        if hidden_size < 1 or input_size < 1:
+            raise ValueError(
+                f"LSTMCell: input_size and hidden_size must be positive, got {input_size}, {hidden_size}"
+            )
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        self.weight_ih = _parameter(4 * hidden_size, input_size)
+        self.weight_hh = _parameter(4 * hidden_size, hidden_size)
+        if bias:
+            self.bias_ih = _parameter(4 * hidden_size)
+            self.bias_hh = _parameter(4 * hidden_size)
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def forward(self, input, hx=None):  # noqa: A002  (PyTorch's names)
+        return lstm_cell(input, hx, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")

@@ -6,9 +6,13 @@ Activations, softmax, dropout, linear, pad and the losses. Each entry is the op 
 
 from tinygen import backend
 from tinygen.autograd.tensor import Tensor
+from tinygen.kernels.batch_norm import batch_norm
 from tinygen.kernels.conv2d import conv2d
 from tinygen.kernels.conv_transpose2d import conv_transpose2d
+from tinygen.kernels.embedding import embedding
+from tinygen.kernels.layer_norm import layer_norm
 from tinygen.kernels.lstm_cell import lstm, lstm_cell, lstm_cell_pointwise
+from tinygen.kernels.pool import avg_pool2d, max_pool2d
 from tinygen.ops.activation import elu, leaky_relu, relu, softplus
 from tinygen.ops.elementwise import sigmoid, tanh
 from tinygen.ops.linalg import linear
@@ -26,11 +30,11 @@ from tinygen.ops.shape import pad
 from tinygen.random import default_generator
 
 __all__ = [
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d", "conv_transpose2d",
-    "cross_entropy", "dropout",
-    "elu", "gaussian_kl", "kl_div", "leaky_relu", "linear", "log_softmax", "logsumexp", "lstm",
-    "lstm_cell", "lstm_cell_pointwise",
-    "mse_loss", "nll_loss", "pad", "relu", "sigmoid", "softmax", "softplus", "tanh",
+    "avg_pool2d", "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "conv2d", "conv_transpose2d", "cross_entropy", "dropout", "elu", "embedding", "gaussian_kl",
+    "kl_div", "layer_norm", "leaky_relu", "linear", "log_softmax", "logsumexp", "lstm", "lstm_cell",
+    "lstm_cell_pointwise", "max_pool2d", "mse_loss", "nll_loss", "pad", "relu", "sigmoid",
+    "softmax", "softplus", "tanh",
 ]  # fmt: skip
 
 

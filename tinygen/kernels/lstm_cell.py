@@ -68,13 +68,18 @@ def cell_update(xp, acts, c_prev, c, tanh_c, h):
     xp.multiply(o, tanh_c, out=h)
 
 
-def cell_backward(xp, acts, c_prev, tanh_c, h, grad_h, grad_c, grad_gates, scale, shift):
+def cell_backward(xp, acts, c_prev, tanh_c, h, grad_h, grad_c, grad_gates, scale_sq, shift, work=None):
     """The fused backward of one step: fills ``grad_gates`` (shaped as ``acts``), returns ``grad_c_prev``.
 
-    ``scale`` and ``shift`` are those of :func:`_scale_and_shift` (or broadcast to ``acts``'s shape).
+    ``scale_sq`` and ``shift`` are ``scale**2`` and ``shift`` of :func:`_scale_and_shift` (or
+    those broadcast to ``acts``'s shape).
+    ``work``, when given, is ``(grad_c_prev, slope)``: arrays shaped like ``c_prev`` and ``acts``
+    to write into, so that a loop over time allocates nothing (a fresh array of more than
+    128 KiB per step costs page faults: glibc maps and unmaps it every time).
     """
     i, f, g, o = acts[:, 0], acts[:, 1], acts[:, 2], acts[:, 3]
-    grad_c_total = h * tanh_c  # dc_total = dc + dh * o (1 - tanh_c^2), and o tanh_c^2 = h tanh_c
+    grad_c_total, slope = work if work is not None else (xp.empty_like(c_prev), xp.empty_like(acts))
+    xp.multiply(h, tanh_c, out=grad_c_total)  # dc_total = dc + dh * o (1 - tanh_c^2); o tanh_c^2 = h tanh_c
     xp.subtract(o, grad_c_total, out=grad_c_total)
     grad_c_total *= grad_h
     grad_c_total += grad_c
@@ -83,9 +88,9 @@ def cell_backward(xp, acts, c_prev, tanh_c, h, grad_h, grad_c, grad_gates, scale
     xp.multiply(grad_c_total, i, out=grad_gates[:, 2])
     xp.multiply(grad_h, tanh_c, out=grad_gates[:, 3])
     # the slopes s (1 - s) of the sigmoids and 1 - g^2 of g are both scale^2 - (a - shift)^2
-    slope = acts - shift
+    xp.subtract(acts, shift, out=slope)
     slope *= slope
-    xp.subtract(scale * scale, slope, out=slope)
+    xp.subtract(scale_sq, slope, out=slope)
     grad_gates *= slope
     grad_c_total *= f
     return grad_c_total
@@ -107,7 +112,7 @@ def pointwise_backward(xp, acts, c_prev, tanh_c, h, grad_h, grad_c):
     """``(grad_gates, grad_c_prev)`` of one cell step, ``grad_gates`` shaped ``(N, 4H, ...)``."""
     grad_gates = xp.empty_like(acts)
     scale, shift = _scale_and_shift(xp, acts.dtype, acts.ndim - 1)
-    grad_c_prev = cell_backward(xp, acts, c_prev, tanh_c, h, grad_h, grad_c, grad_gates, scale, shift)
+    grad_c_prev = cell_backward(xp, acts, c_prev, tanh_c, h, grad_h, grad_c, grad_gates, scale * scale, shift)
     return grad_gates.reshape(acts.shape[0], -1, *acts.shape[3:]), grad_c_prev
 
 
@@ -157,18 +162,23 @@ def layer_backward(xp, needs, grad_out, grad_h_n, grad_c_n, x, hs, cs, acts, tan
     """
     steps, batch, _, hidden = acts.shape
     scale, shift = _scale_and_shift(xp, acts.dtype, 2)
-    scale = xp.broadcast_to(scale, (batch, 4, hidden)).copy()  # full size: faster than broadcasting
+    scale_sq = xp.broadcast_to(
+        scale * scale, (batch, 4, hidden)
+    ).copy()  # full size: faster than broadcasting
     shift = xp.broadcast_to(shift, (batch, 4, hidden)).copy()
     grad_gates = xp.empty_like(acts)
     grad_h = grad_h_n + grad_out[steps - 1]
     grad_c = grad_c_n
+    grad_c_buffers = (xp.empty_like(grad_h), xp.empty_like(grad_h))  # this step's and the last's
+    slope = xp.empty((batch, 4, hidden), dtype=acts.dtype)
     for t in reversed(range(steps)):
         if t < steps - 1:
             grad_h += grad_out[t]
+        work = (grad_c_buffers[t % 2], slope)
         grad_c = cell_backward(
-            xp, acts[t], cs[t], tanh_cs[t], hs[t + 1], grad_h, grad_c, grad_gates[t], scale, shift
+            xp, acts[t], cs[t], tanh_cs[t], hs[t + 1], grad_h, grad_c, grad_gates[t], scale_sq, shift, work
         )
-        grad_h = grad_gates[t].reshape(batch, 4 * hidden) @ w_hh
+        xp.matmul(grad_gates[t].reshape(batch, 4 * hidden), w_hh, out=grad_h)
     flat = grad_gates.reshape(steps * batch, 4 * hidden)
     flat_x = x.reshape(steps * batch, -1)
     return (

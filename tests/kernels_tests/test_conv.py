@@ -198,7 +198,7 @@ def _t(*shape, dtype=np.float64):
          r"conv2d: input.shape\[1\] is 3, expected weight.shape\[1\]\*groups = 6"),
         (lambda: conv2d(_t(1, 4, 5, 5), _t(3, 2, 3, 3), groups=2), ShapeError,
          r"weight.shape\[0\] is 3, not divisible by groups = 2"),
-        (lambda: conv2d(_t(3, 5, 5), _t(4, 3, 3, 3)), ShapeError, r"input must be 4-D .* \(3, 5, 5\)"),
+        (lambda: conv2d(_t(5, 5), _t(4, 3, 3, 3)), ShapeError, r"input must be 4-D .* \(5, 5\)"),
         (lambda: conv2d(_t(1, 3, 5, 5), _t(4, 3, 3)), ShapeError, r"weight must be 4-D"),
         (lambda: conv2d(_t(1, 3, 2, 5), _t(4, 3, 3, 3)), ShapeError, r"output size is \(0, 3\)"),
         (lambda: conv2d(_t(1, 3, 5, 5), _t(4, 3, 3, 3), _t(3)), ShapeError,

@@ -104,3 +104,24 @@ def test_gradcheck_passes_a_large_conv_with_default_tolerances():
     assert gradcheck(lambda x, w, b: conv2d(x, w, b, padding=1), [x, w, b])
     up = tinygen.tensor(rng.standard_normal((8, 4, 4, 4)), requires_grad=True)
     assert gradcheck(lambda x, w: conv_transpose2d(x, w, stride=2, padding=1), [x, up])
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_unbatched_input_matches_torch(transposed):
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((4, 5, 6)), rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(2)
+    if not transposed:
+        w = rng.standard_normal((2, 4, 3, 3))
+    ours_fn, theirs_fn = (
+        (conv_transpose2d, torch.nn.functional.conv_transpose2d)
+        if transposed
+        else (conv2d, torch.nn.functional.conv2d)
+    )
+    results = []
+    for fn, to in ((ours_fn, tinygen.tensor), (theirs_fn, torch.tensor)):
+        tx, tw, tb = (to(a, requires_grad=True) for a in (x, w, b))
+        out = fn(tx, tw, tb, stride=2, padding=1)
+        (out * to(np.linspace(-1, 1, out.numel()).reshape(tuple(out.shape)))).sum().backward()
+        results.append([out.detach().numpy(), tx.grad.numpy(), tw.grad.numpy(), tb.grad.numpy()])
+    for ours, theirs in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)

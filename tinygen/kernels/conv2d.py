@@ -137,9 +137,11 @@ class Conv2dGradWeight(Function):
 
 def check_conv_args(op, input, weight, bias, groups, transposed):  # noqa: A002  (PyTorch's names)
     """The checks conv2d and conv_transpose2d share: ndim, dtypes, groups, channels, bias."""
-    for name, t in (("input", input), ("weight", weight)):
-        if t.ndim != 4:
-            raise ShapeError(f"{op}: {name} must be 4-D (N, C, H, W), got shape {t.shape}")
+    if input.ndim != 4:
+        raise ShapeError(f"{op}: input must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape {input.shape}")
+    if weight.ndim != 4:
+        layout = "(C_in, C_out/groups, kH, kW)" if transposed else "(C_out, C_in/groups, kH, kW)"
+        raise ShapeError(f"{op}: weight must be 4-D {layout}, got shape {weight.shape}")
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.dtype != input.dtype:
             raise DTypeError(f"{op}: {name} is {t.dtype}, expected input's dtype {input.dtype}")
@@ -165,7 +167,7 @@ def check_geometry(op, stride, padding, dilation):
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
-    """2-D convolution of ``input`` (N, C, H, W) with ``weight`` (O, C/groups, kH, kW), as in PyTorch.
+    """2-D convolution of ``input`` (N, C, H, W) or (C, H, W) with ``weight`` (O, C/groups, kH, kW).
 
     Shapes: output (N, O, out_h, out_w) with
     ``out_h = (H + 2*padding[0] - dilation[0]*(kH - 1) - 1) // stride[0] + 1`` (out_w alike).
@@ -178,6 +180,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     Why: im2col + one GEMM (see the module docstring). Derivation: docs/kernels/conv.md.
     """
+    if input.ndim == 3:  # unbatched (C, H, W), as PyTorch accepts: a batch of one
+        return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
     stride = _pair(stride, "stride", "conv2d")
     padding = _pair(padding, "padding", "conv2d")
     dilation = _pair(dilation, "dilation", "conv2d")

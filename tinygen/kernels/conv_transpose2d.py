@@ -106,6 +106,11 @@ def conv_transpose2d(
 
     Why: GEMM + col2im, no per-pixel loops (see the module docstring). docs/kernels/conv.md.
     """
+    if input.ndim == 3:  # unbatched (C, H, W), as PyTorch accepts: a batch of one
+        batched = conv_transpose2d(
+            input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups, dilation
+        )
+        return batched.squeeze(0)
     stride = _pair(stride, "stride", "conv_transpose2d")
     padding = _pair(padding, "padding", "conv_transpose2d")
     output_padding = _pair(output_padding, "output_padding", "conv_transpose2d")

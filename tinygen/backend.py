@@ -12,7 +12,7 @@ import functools
 
 import numpy
 
-from tinygen.errors import DeviceError
+from tinygen.errors import DeviceError, DTypeError
 
 try:  # CuPy is optional: tinygen runs on NumPy without it.
     import cupy
@@ -73,6 +73,25 @@ def device(spec):
         if dev.index >= count:
             raise DeviceError(f"device '{dev}' asked for, but only {count} GPU(s) are visible")
     return dev
+
+
+def device_and_dtype(args, device_arg=None, dtype_arg=None):
+    """Sort the positional arguments of ``Tensor.to`` / ``Module.to`` into a device and a dtype.
+
+    A str or Device is the device, anything else the dtype; returns ``(Device or None,
+    numpy.dtype or None)``, checked: an unknown device or dtype names itself in the error.
+    """
+    for arg in args:
+        if isinstance(arg, (str, Device)):
+            device_arg = arg
+        else:
+            dtype_arg = arg
+    if dtype_arg is not None:
+        try:
+            dtype_arg = numpy.dtype(dtype_arg)
+        except TypeError:
+            raise DTypeError(f"to: {dtype_arg!r} is neither a device nor a dtype") from None
+    return (None if device_arg is None else device(device_arg)), dtype_arg
 
 
 def cuda_available():

@@ -175,3 +175,12 @@ def test_python_scalars_promote_like_pytorch():
     assert (ints * 2.5).dtype == np.float32 and (ints + 1).dtype == np.int64
     assert (tinygen.ones(2) + 1).dtype == np.float32
     assert tinygen.where(ints > 1, -100, ints).tolist() == [1, -100]
+
+
+def test_to_with_neither_device_nor_dtype_names_the_argument():
+    from tinygen.errors import DTypeError
+
+    with pytest.raises(DTypeError, match="5 is neither a device nor a dtype"):
+        tinygen.ones(2).to(5)
+    with pytest.raises(DTypeError, match="5 is neither a device nor a dtype"):
+        tinygen.nn.Linear(2, 2).to(5)

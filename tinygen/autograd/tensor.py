@@ -161,18 +161,14 @@ class Tensor:
 
     def to(self, *args, dtype=None, device=None):
         """``to(device)``, ``to(dtype)`` or ``to(device, dtype)``; differentiable, like PyTorch."""
-        for arg in args:
-            if isinstance(arg, (str, backend.Device)):
-                device = arg
-            else:
-                dtype = arg
+        device, dtype = backend.device_and_dtype(args, device, dtype)
         from tinygen.ops import elementwise
 
         out = self
-        if dtype is not None and numpy.dtype(dtype) != self.dtype:
-            out = elementwise.Cast.apply(out, numpy.dtype(dtype))
-        if device is not None and backend.device(device) != self.device:
-            out = elementwise.ToDevice.apply(out, backend.device(device))
+        if dtype is not None and dtype != self.dtype:
+            out = elementwise.Cast.apply(out, dtype)
+        if device is not None and device != self.device:
+            out = elementwise.ToDevice.apply(out, device)
         return out
 
     def cpu(self):

@@ -17,7 +17,7 @@ import numpy
 
 from tinygen import backend
 from tinygen.autograd.tensor import Tensor
-from tinygen.errors import StateDictError
+from tinygen.errors import DTypeError, StateDictError
 
 IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -282,18 +282,11 @@ class Module:
         Works in place and returns ``self``; Parameter objects stay the same objects, so an
         optimizer built before the move keeps working. Integer buffers keep their dtype.
         """
-        for arg in args:
-            if isinstance(arg, (str, backend.Device)):
-                device = arg
-            else:
-                dtype = arg
-        if dtype is not None:
-            dtype = numpy.dtype(dtype)
-            if dtype.kind != "f":
-                raise TypeError(f"Module.to: dtype must be floating point, got {dtype}")
+        device, dtype = backend.device_and_dtype(args, device, dtype)
+        if dtype is not None and dtype.kind != "f":
+            raise DTypeError(f"Module.to: dtype must be floating point, got {dtype}")
         if device is not None:
-            target = backend.device(device)
-            self._convert(lambda a: backend.to_device(a, target))
+            self._convert(lambda a: backend.to_device(a, device))
         if dtype is not None:
             self._convert(lambda a: a.astype(dtype) if a.dtype.kind == "f" else a)
         return self

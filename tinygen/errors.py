@@ -38,3 +38,11 @@ class StateDictError(ShapeError, KeyError):
 
 class CheckpointError(ValueError):
     """A file is not a readable tinygen checkpoint (truncated, corrupted, or something else)."""
+
+
+class DataFormatError(ValueError):
+    """A data file is truncated, corrupted, fails its checksum, or is not in the format expected."""
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A data set is in none of the places searched and could not be downloaded."""

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench lint clean
+.PHONY: demo fashion-mnist test bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,31 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed $@
 
-# The main job. Until the DCGAN lands this trains a small MLP with the autograd engine.
-demo: $(VENV)/.installed
-	$(BIN)/python examples/train_mlp.py
+# The main job: train a DCGAN on Fashion-MNIST, write sample grids, a loss plot and a
+# checkpoint to $(RUN). EPOCHS=5 trains longer (a second `make demo` resumes the run).
+EPOCHS ?= 1
+LIMIT  ?= 0
+RUN    ?= runs/demo
+TRAIN  := $(BIN)/tinygen train dcgan --dataset fashion-mnist
+
+demo: $(VENV)/.installed fashion-mnist
+	@if [ -f $(RUN)/checkpoint.npz ]; then \
+		$(TRAIN) --resume $(RUN) --epochs $(EPOCHS); \
+	else \
+		$(TRAIN) --out $(RUN) --epochs $(EPOCHS) --limit $(LIMIT); \
+	fi
+
+# Debian's dataset-fashion-mnist package, when the data is missing and apt can install it
+# (root); otherwise tinygen looks elsewhere and downloads, or says where to put the files.
+fashion-mnist: $(VENV)/.installed
+	@$(BIN)/python -c "from tinygen.data import load_dataset; load_dataset('fashion-mnist', download=False)" \
+		2>/dev/null || { \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian's dataset-fashion-mnist (apt-get)"; \
+			apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
+			|| { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; } \
+			|| echo "apt-get could not install dataset-fashion-mnist; tinygen will try to download the files"; \
+		fi; }
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q

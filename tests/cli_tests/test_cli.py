@@ -1,0 +1,131 @@
+"""The ``tinygen`` command: what it writes, and one clear line for every error."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import tinygen.trainer
+from tests.cli_tests.conftest import tiny_images
+from tinygen.cli import main
+from tinygen.models import dcgan
+
+TINY_ARGS = ["--nz", "8", "--ngf", "4", "--ndf", "4", "--batch-size", "8", "--sample-every", "0", "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def tiny_data(monkeypatch):
+    """`tinygen train` loads its data through trainer.load_dataset: hand it the tiny set."""
+    seen = []
+
+    def fake_load_dataset(name, split, root=None, download=True):
+        seen.append((name, split, root))
+        return tiny_images()
+
+    monkeypatch.setattr(tinygen.trainer, "load_dataset", fake_load_dataset)
+    return seen
+
+
+def one_error_line(capsys):
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    return err
+
+
+def test_train_then_sample(tmp_path, capsys, tiny_data):
+    out = tmp_path / "run"
+    assert main(["train", "dcgan", "--out", str(out), "--epochs", "1", *TINY_ARGS]) == 0
+    printed = capsys.readouterr().out
+    assert str(out / "checkpoint.npz") in printed and str(out / "losses.png") in printed
+    assert tiny_data == [("fashion-mnist", "train", None)]
+    assert (out / "samples" / "epoch_001.png").exists()
+
+    grid = tmp_path / "grid.png"
+    argv = ["sample", "dcgan", "--checkpoint", str(out), "-n", "12", "--nrow", "4", "--out", str(grid)]
+    assert main(argv) == 0
+    assert grid.stat().st_size > 0
+    walk = tmp_path / "walk.png"
+    assert main(["sample", "dcgan", "--checkpoint", str(out / "checkpoint.npz"), "--interpolate",
+                 "--out", str(walk)]) == 0
+    assert "wrote 64 samples" in capsys.readouterr().out
+
+
+def test_resume_continues_the_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "dcgan", "--out", str(out), "--epochs", "1", *TINY_ARGS]) == 0
+    assert main(["train", "dcgan", "--resume", str(out), "--epochs", "2", "--quiet"]) == 0
+    assert (out / "samples" / "epoch_002.png").exists()
+    assert "resuming" in capsys.readouterr().err
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, capsys, monkeypatch):
+    steps = []
+
+    def step_then_interrupt(*args, **kwargs):
+        steps.append(1)
+        if len(steps) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl-C in the middle of a step
+        return real_step(*args, **kwargs)
+
+    real_step = dcgan.train_step
+    monkeypatch.setattr(dcgan, "train_step", step_then_interrupt)
+    out = tmp_path / "run"
+    assert main(["train", "dcgan", "--out", str(out), "--epochs", "3", *TINY_ARGS]) == 130
+    assert "--resume" in capsys.readouterr().err
+    state = tinygen.trainer.load_checkpoint(out / "checkpoint.npz")
+    assert state["position"]["step"] == 2  # the step in flight finished; the next never started
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler put back
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "gan"], "invalid choice: 'gan'"),
+        (["train", "dcgan", "--epochs", "0"], "expected an integer >= 1, got 0"),
+        (["train", "dcgan", "--batch-size", "x"], "invalid positive int value: 'x'"),
+        (["train", "dcgan", "--out", "a", "--resume", "b"], "not allowed with argument"),
+        (["train", "dcgan", "--lr", "-1", "--out", "{tmp}/r"], "lr is -1.0"),
+        (["train", "dcgan", "--device", "gpu", "--out", "{tmp}/r"], "gpu"),
+        (["train", "dcgan", "--resume", "{tmp}/missing"], "no checkpoint at"),
+        (["sample", "dcgan"], "the following arguments are required: --checkpoint"),
+        (["sample", "dcgan", "--checkpoint", "{tmp}/missing"], "no checkpoint at"),
+        (["sample", "dcgan", "--checkpoint", "{tmp}/junk.npz"], "junk.npz"),
+        (["fly"], "invalid choice: 'fly'"),
+    ],
+)
+def test_bad_command_lines_exit_non_zero_with_one_line(tmp_path, capsys, argv, message):
+    (tmp_path / "junk.npz").write_bytes(b"garbage")
+    status = main([arg.replace("{tmp}", str(tmp_path)) for arg in argv])
+    assert status in (1, 2)
+    error = one_error_line(capsys)
+    assert error.startswith("tinygen")
+    assert message in error
+
+
+def test_an_existing_run_is_not_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "dcgan", "--out", str(out), "--epochs", "1", *TINY_ARGS]) == 0
+    before = (out / "checkpoint.npz").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "dcgan", "--out", str(out), *TINY_ARGS]) == 1
+    assert "already holds a run" in one_error_line(capsys)
+    assert (out / "checkpoint.npz").read_bytes() == before
+
+
+def test_resume_with_a_changed_setting_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "dcgan", "--out", str(out), "--epochs", "1", *TINY_ARGS]) == 0
+    capsys.readouterr()
+    assert main(["train", "dcgan", "--resume", str(out), "--batch-size", "16"]) == 1
+    assert "keeps its settings" in one_error_line(capsys)
+
+
+def test_sample_is_reproducible_by_seed(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "dcgan", "--out", str(out), "--epochs", "1", *TINY_ARGS]) == 0
+    paths = [tmp_path / f"{name}.png" for name in ("a", "b", "c")]
+    for path, seed in zip(paths, ("1", "1", "2"), strict=True):
+        assert main(["sample", "dcgan", "--checkpoint", str(out), "--seed", seed, "--out", str(path)]) == 0
+    a, b, c = (np.frombuffer(p.read_bytes(), np.uint8) for p in paths)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)

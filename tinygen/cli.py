@@ -106,7 +106,9 @@ def _train(args):
         interrupted.append(True)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.SIG_IGN:  # a background job (nohup) ignores Ctrl-C: keep it so
+        signal.signal(signal.SIGINT, on_interrupt)
     try:
         outcome = run.train(should_stop=lambda: bool(interrupted), progress=not args.quiet)
     finally:

@@ -70,12 +70,16 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, capsys, monkeypatch):
 
     real_step = dcgan.train_step
     monkeypatch.setattr(dcgan, "train_step", step_then_interrupt)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (not nohup)
     out = tmp_path / "run"
-    assert main(["train", "dcgan", "--out", str(out), "--epochs", "3", *TINY_ARGS]) == 130
+    try:
+        assert main(["train", "dcgan", "--out", str(out), "--epochs", "3", *TINY_ARGS]) == 130
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler put back
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert "--resume" in capsys.readouterr().err
     state = tinygen.trainer.load_checkpoint(out / "checkpoint.npz")
     assert state["position"]["step"] == 2  # the step in flight finished; the next never started
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler put back
 
 
 @pytest.mark.parametrize(

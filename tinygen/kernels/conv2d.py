@@ -10,7 +10,7 @@ Forward, for ``o`` in group ``G`` (the ``C/g`` input channels ``c`` of that grou
 
     y[n,o,i,j] = b[o] + sum_{c,u,v} w[o,c,u,v]*x[n,c, s*i+d*u-p, s*j+d*v-p]     (x is 0 outside)
 
-computed as ``y = W @ cols`` per group, with ``cols = im2col(x)`` (see ``im2col.py``).
+computed as ``Y = cols @ W`` per group, with ``cols = im2col(x)`` (see ``im2col.py``).
 
 Backward (each a differentiable op, so double backward works, as WGAN-GP needs):
 
@@ -26,47 +26,53 @@ import tinygen.kernels.conv_transpose2d as transpose_kernel
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.errors import DTypeError, ShapeError
-from tinygen.kernels.im2col import _pair, conv_output_size, im2col
+from tinygen.kernels.im2col import _pair, conv_output_size, group_major, im2col
 
 # ----------------------------------------------------------------------------- xp version
 
 
-def group_major(a, groups):
-    """(N, C, h, w) -> (g, C/g, N*h*w): the layout of a GEMM operand, one matrix per group."""
-    n, c, h, w = a.shape
-    a = a.reshape(n, groups, c // groups, h * w).transpose(1, 2, 0, 3)
-    return a.reshape(groups, c // groups, n * h * w)  # copies: the batch moves inside each row
+def weight_matrix(weight, groups):
+    """(O, C/g, kH, kW) -> (g, kH*kW*C/g, O/g): the weight as the right operand of ``cols @ W``.
+
+    Its rows are ordered ``(u, v, c)``, as the columns of :func:`im2col`'s patches.
+    """
+    out_channels, group_in, kh, kw = weight.shape
+    w = weight.reshape(groups, out_channels // groups, group_in, kh, kw).transpose(0, 3, 4, 2, 1)
+    return w.reshape(groups, kh * kw * group_in, out_channels // groups)  # copies: a small array
 
 
 def conv2d_forward(x, weight, bias, out_size, stride, padding, dilation, groups, cols=None):
-    """``y = W @ im2col(x) (+ b)`` per group, returned as a contiguous (N, O, out_h, out_w) array.
+    """``Y = im2col(x) @ W (+ b)`` per group, returned as a contiguous (N, O, out_h, out_w) array.
 
     ``cols``, when given, is ``im2col(x)`` already computed (a backward that needs it twice).
     """
     xp = backend.get_array_module(x, weight)
-    out_channels, group_in, kh, kw = weight.shape
+    out_channels, _, kh, kw = weight.shape
+    n = x.shape[0]
     if cols is None:
-        cols = im2col(x, (kh, kw), out_size, stride, padding, dilation)  # (C, kH, kW, N, out_h, out_w)
-    cols = cols.reshape(groups, group_in * kh * kw, -1)
-    y = weight.reshape(groups, out_channels // groups, -1) @ cols  # (g, O/g, N*out_h*out_w)
-    y = y.reshape(out_channels, x.shape[0], *out_size).transpose(1, 0, 2, 3)
-    out = xp.empty(y.shape, dtype=y.dtype)
+        cols = im2col(x, (kh, kw), out_size, stride, padding, dilation, groups)  # (g, N*out_h*out_w, K)
+    # Y^T = W^T @ cols^T: the same product, written so that its result is channel-major
+    # and the reordering into NCHW below copies whole (out_h*out_w) rows
+    y = weight_matrix(weight, groups).transpose(0, 2, 1) @ cols.transpose(0, 2, 1)  # (g, O/g, N*out_h*out_w)
+    y = y.reshape(groups, out_channels // groups, n, *out_size).transpose(2, 0, 1, 3, 4)
+    out = xp.empty((n, out_channels, *out_size), dtype=y.dtype)
+    out_grouped = out.reshape(y.shape)  # (N, g, O/g, out_h, out_w), a view of out
     if bias is None:
-        out[...] = y
-    else:
-        xp.add(y, bias.reshape(-1, 1, 1), out=out)  # add the bias while copying into NCHW order
+        out_grouped[...] = y
+    else:  # add the bias while copying into NCHW order
+        xp.add(y, bias.reshape(groups, -1, 1, 1), out=out_grouped)
     return out
 
 
 def conv2d_grad_weight(x, grad_out, kernel, stride, padding, dilation, groups, cols=None):
-    """``dw = dY @ im2col(x)^T`` per group: a (O, C/g, kH, kW) array (``cols``: as in conv2d_forward)."""
+    """``dW^T = dY^T @ im2col(x)`` per group: a (O, C/g, kH, kW) array (``cols``: as in conv2d_forward)."""
     out_channels = grad_out.shape[1]
+    group_in = x.shape[1] // groups
     if cols is None:
-        cols = im2col(x, kernel, grad_out.shape[2:], stride, padding, dilation)
-    n, _, out_h, out_w = grad_out.shape
-    cols = cols.reshape(groups, -1, n * out_h * out_w)  # (g, C/g*kH*kW, N*out_h*out_w)
-    grad_w = group_major(grad_out, groups) @ cols.transpose(0, 2, 1)  # (g, O/g, C/g*kH*kW)
-    return grad_w.reshape(out_channels, x.shape[1] // groups, *kernel)
+        cols = im2col(x, kernel, grad_out.shape[2:], stride, padding, dilation, groups)
+    grad_w = group_major(grad_out, groups) @ cols  # dW^T: (g, O/g, kH*kW*C/g)
+    grad_w = grad_w.reshape(groups, out_channels // groups, *kernel, group_in).transpose(0, 1, 4, 2, 3)
+    return grad_w.reshape(out_channels, group_in, *kernel)
 
 
 # ----------------------------------------------------------------------------- Functions

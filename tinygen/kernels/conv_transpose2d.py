@@ -10,7 +10,7 @@ Forward: every input pixel scatters a weighted copy of the kernel into the outpu
 
     y[n,o,a,b] = b[o] + sum over (c,u,v,i,j) with s*i+d*u-p = a, s*j+d*v-p = b of w[c,o,u,v]*x[n,c,i,j]
 
-computed as ``cols = W^T @ x`` per group (one GEMM) and ``y = col2im(cols)``. It is the
+computed as ``cols = X @ W^T`` per group (one GEMM) and ``y = col2im(cols)``. It is the
 transpose of the linear map ``z -> conv2d(z, w)`` from (N, C_out, out_h, out_w) to
 (N, C_in, H, W): ``<conv_transpose2d(x, w), z> = <x, conv2d(z, w)>``. ``output_padding``
 only picks among the output sizes that conv2d maps to ``(H, W)``; the extra rows get ``b``.
@@ -28,19 +28,22 @@ GEMM and kH*kW strided additions. Derivation: docs/kernels/conv.md.
 import tinygen.kernels.conv2d as conv_kernel
 from tinygen.autograd.function import Function
 from tinygen.errors import ShapeError
-from tinygen.kernels.im2col import _pair, col2im, im2col
+from tinygen.kernels.im2col import _pair, col2im, group_major, im2col
 
 # ----------------------------------------------------------------------------- xp version
 
 
 def conv_transpose2d_forward(x, weight, bias, out_size, stride, padding, dilation, groups):
-    """``y = col2im(W^T @ x) (+ b)`` per group: a contiguous (N, C_out, out_h, out_w) array."""
-    in_channels, group_out, kh, kw = weight.shape
+    """``y = col2im(X @ W^T) (+ b)`` per group: a contiguous (N, C_out, out_h, out_w) array.
+
+    ``W`` is conv2d's weight matrix of ``weight`` read as a conv2d weight (C_in plays the
+    role of conv2d's output channels), so ``X @ W^T`` is the transpose of conv2d's product.
+    """
+    group_out, kh, kw = weight.shape[1:]
     n, _, h, w = x.shape
-    weight = weight.reshape(groups, in_channels // groups, group_out * kh * kw)
-    cols = weight.transpose(0, 2, 1) @ conv_kernel.group_major(x, groups)  # (g, C_out/g*kH*kW, N*H*W)
-    cols = cols.reshape(groups * group_out, kh, kw, n, h, w)
-    y = col2im(cols, out_size, stride, padding, dilation)
+    w_t = conv_kernel.weight_matrix(weight, groups).transpose(0, 2, 1)  # (g, C_in/g, kH*kW*C_out/g)
+    cols = group_major(x, groups).transpose(0, 2, 1) @ w_t  # (g, N*H*W, kH*kW*C_out/g)
+    y = col2im(cols.reshape(groups, n, h, w, kh, kw, group_out), out_size, stride, padding, dilation)
     if bias is not None:
         y += bias.reshape(-1, 1, 1)
     return y
@@ -69,7 +72,7 @@ class ConvTranspose2d(Function):
         grad_x = grad_w = grad_b = None
         cols = None  # both products below read im2col(dy): when both run, build it once
         if ctx.needs_input_grad[0] and ctx.needs_input_grad[1]:
-            cols = im2col(grad.data, ctx.kernel, ctx.in_size, *ctx.geometry[:3])
+            cols = im2col(grad.data, ctx.kernel, ctx.in_size, *ctx.geometry)
         if ctx.needs_input_grad[0]:
             grad_x = conv_kernel.Conv2d.apply(grad, weight, None, ctx.in_size, *ctx.geometry, cols)
         if ctx.needs_input_grad[1]:

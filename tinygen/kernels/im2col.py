@@ -6,21 +6,22 @@ one value per spatial axis), output size
 
     out_h = (H + 2*p_h - d_h*(kH - 1) - 1) // s_h + 1       (the same for out_w)
 
-Forward (im2col):
+Forward (im2col), for group ``G`` of ``g`` (its ``C/g`` channels ``c``):
 
-    cols[c, u, v, n, i, j] = x[n, c, s*i + d*u - p, s*j + d*v - p]     (0 outside x)
+    cols[G, (n,i,j), (u,v,c)] = x[n, G*C/g + c, s*i + d*u - p, s*j + d*v - p]     (0 outside x)
 
-so a convolution is ``y = W @ cols`` with ``W`` reshaped to ``(C_out, C*kH*kW)`` and
-``cols`` to ``(C*kH*kW, N*out_h*out_w)``.
+so a convolution is ``Y = cols @ W`` per group, with ``W`` the weight laid out as
+``(kH*kW*C/g, O/g)`` (``conv2d.weight_matrix``) and ``Y`` one row per output pixel.
 
 Backward (col2im) is the adjoint: every column value goes back to the pixel it was read
 from, and values read from one pixel by several kernel offsets are summed:
 
-    x[n, c, a, b] = sum over (u, v, i, j) with s*i + d*u - p = a, s*j + d*v - p = b of cols[c, u, v, n, i, j]
+    x[n, c, a, b] = sum over (u, v, i, j) with s*i+d*u-p = a, s*j+d*v-p = b of cols[., (n,i,j), (u,v,c)]
 
-Why this layout: channels and kernel offsets first make ``cols`` the right-hand operand
-of one GEMM with the output's ``(N, out_h, out_w)`` contiguous in each row; batch and
-pixels are never looped over. See docs/kernels/conv.md.
+Why this layout: pixels as rows and (kernel offset, channel) as columns make each group
+one GEMM over all N*out_h*out_w pixels, and with channels last every copy in im2col and
+every addition in col2im moves runs of C/g contiguous numbers. Batch and pixels are
+never looped over. See docs/kernels/conv.md.
 """
 
 import numbers
@@ -46,50 +47,65 @@ def conv_output_size(size, kernel, stride, padding, dilation):
     )
 
 
-def im2col(x, kernel, out_size, stride, padding, dilation):
-    """Patches of ``x`` (N, C, H, W) as an array ``cols`` of shape (C, kH, kW, N, out_h, out_w).
+def group_major(a, groups):
+    """(N, C, h, w) -> (g, C/g, N*h*w): one matrix per group, a row per channel.
 
+    Read transposed (a free view), it is the (g, N*h*w, C/g) pixels-by-channels operand of
+    the GEMMs; the copy moves whole (h*w) rows, which is cheap, where a channels-last copy
+    would transpose every image.
+    """
+    xp = backend.get_array_module(a)
+    n, c, h, w = a.shape
+    a = a.reshape(n, groups, c // groups, h * w).transpose(1, 2, 0, 3)
+    return xp.ascontiguousarray(a).reshape(groups, c // groups, n * h * w)
+
+
+def im2col(x, kernel, out_size, stride, padding, dilation, groups):
+    """Patches of ``x`` (N, C, H, W) as an array ``cols`` of shape (g, N*out_h*out_w, kH*kW*C/g).
+
+    Row ``(n, i, j)`` of group ``G`` holds the patch that output pixel ``(i, j)`` reads,
+    ordered ``(u, v, c)``: ``cols[G, (n,i,j), (u,v,c)] = x[n, G*C/g + c, s*i+d*u-p, s*j+d*v-p]``.
     ``out_size`` is ``(out_h, out_w)``: :func:`conv_output_size` or less (the adjoint of a
-    transposed convolution whose ``output_padding`` left rows unread asks for less). The
-    input is zero-padded once; a strided view then picks every patch without copying, and
-    one copy lays the patches out contiguously for the GEMM.
+    transposed convolution whose ``output_padding`` left rows unread asks for less).
+
+    The input is copied once into a zero-padded channels-last (N, H, W, C) array; a
+    strided view then picks every patch without copying, and one copy lays the patches
+    out for the GEMM. Channels last makes that copy move runs of C/g contiguous numbers
+    (64 or more in DCGAN's inner layers), not runs of out_w strided ones.
     """
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     out_h, out_w = out_size
-    if ph or pw:
-        padded = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
-        padded[:, :, ph : ph + h, pw : pw + w] = x
-    else:
-        padded = xp.ascontiguousarray(x)
-    step_n, step_c, step_h, step_w = padded.strides
+    group_c = c // groups
+    padded = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
+    padded[:, ph : ph + h, pw : pw + w, :] = x.transpose(0, 2, 3, 1)
+    step_n, step_h, step_w, step_c = padded.strides
     patches = xp.lib.stride_tricks.as_strided(
         padded,
-        shape=(c, kh, kw, n, out_h, out_w),
-        strides=(step_c, dh * step_h, dw * step_w, step_n, sh * step_h, sw * step_w),
+        shape=(groups, n, out_h, out_w, kh, kw, group_c),
+        strides=(group_c * step_c, step_n, sh * step_h, sw * step_w, dh * step_h, dw * step_w, step_c),
     )
-    return xp.ascontiguousarray(patches)
+    return xp.ascontiguousarray(patches).reshape(groups, n * out_h * out_w, kh * kw * group_c)
 
 
 def col2im(cols, size, stride, padding, dilation):
-    """The adjoint of :func:`im2col`: ``cols`` (C, kH, kW, N, out_h, out_w) summed back into (N, C, H, W).
+    """The adjoint of :func:`im2col`: ``cols`` (g, N, out_h, out_w, kH, kW, C/g) summed into (N, C, H, W).
 
-    ``size`` is ``(H, W)``. One strided slice of the padded result is added to per kernel
-    offset (kH*kW additions, each of all batches, channels and pixels at once); the padding
-    is cropped at the end.
+    ``size`` is ``(H, W)``. One strided slice of a padded channels-last result is added to
+    per kernel offset (kH*kW additions, each of all batches, pixels and channels at once,
+    in runs of C/g contiguous numbers); the padding is cropped at the end.
     """
     xp = backend.get_array_module(cols)
-    c, kh, kw, n, out_h, out_w = cols.shape
+    groups, n, out_h, out_w, kh, kw, group_c = cols.shape
     h, w = size
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    # channels first, like cols, so each addition walks both operands in the same order
-    padded = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    padded = xp.zeros((n, h + 2 * ph, w + 2 * pw, groups, group_c), dtype=cols.dtype)
     for u in range(kh):
         for v in range(kw):
             top, left = u * dh, v * dw
             rows = slice(top, top + sh * (out_h - 1) + 1, sh)
             columns = slice(left, left + sw * (out_w - 1) + 1, sw)
-            padded[:, :, rows, columns] += cols[:, u, v]
-    cropped = padded[:, :, ph : ph + h, pw : pw + w]
-    return xp.ascontiguousarray(cropped.transpose(1, 0, 2, 3))
+            padded[:, rows, columns] += cols[:, :, :, :, u, v].transpose(1, 2, 3, 0, 4)
+    cropped = padded[:, ph : ph + h, pw : pw + w].reshape(n, h, w, groups * group_c)
+    return xp.ascontiguousarray(cropped.transpose(0, 3, 1, 2))

@@ -224,9 +224,9 @@ def train_step(G, D, opt_g, opt_d, real, z=None):
     # 1. D step: real -> 1, fake -> 0. fake.detach(): this loss sends no gradient into G.
     logits_real = D(real)
     logits_fake = D(fake.detach())
-    loss_d = F.binary_cross_entropy_with_logits(logits_real, ones) + F.binary_cross_entropy_with_logits(
-        logits_fake, zeros
-    )
+    loss_real = F.binary_cross_entropy_with_logits(logits_real, ones)
+    loss_fake = F.binary_cross_entropy_with_logits(logits_fake, zeros)
+    loss_d = loss_real + loss_fake
     opt_d.zero_grad()
     loss_d.backward()
     opt_d.step()

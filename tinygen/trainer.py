@@ -149,7 +149,7 @@ class Run:
     def resume(cls, out, data=None, **changes):
         """The run saved in ``out``, ready to continue; ``changes`` may set only ``RESUMABLE`` keys."""
         out = Path(out)
-        state = load_checkpoint(out / CHECKPOINT if out.is_dir() or not out.exists() else out)
+        state = load_checkpoint(checkpoint_file(out))
         config = dict(state["config"])
         for key, value in changes.items():
             if key not in RESUMABLE and value != config.get(key):
@@ -159,7 +159,7 @@ class Run:
                 )
             config[key] = value
         _check_config(config)
-        return cls(out if out.is_dir() else out.parent, config, data=data, state=state)
+        return cls(checkpoint_file(out).parent, config, data=data, state=state)
 
     # ------------------------------------------------------------------ training
     def train(self, should_stop=lambda: False, max_steps=None, progress=True):
@@ -262,6 +262,12 @@ class Run:
         self.history = {key: [float(v) for v in values] for key, values in state["history"].items()}
 
 
+def checkpoint_file(path):
+    """The checkpoint a user means by ``path``: a run folder's ``checkpoint.npz``, or the file itself."""
+    path = Path(path)
+    return path if path.is_file() else path / CHECKPOINT
+
+
 def load_checkpoint(path):
     """The dict a ``Run`` saved at ``path``; ``CheckpointError`` if it is anything else."""
     path = Path(path)
@@ -280,7 +286,7 @@ def load_checkpoint(path):
 def generator_from_checkpoint(path, device="cpu"):
     """The generator saved in a run's checkpoint (or a run folder), in eval mode on ``device``."""
     path = Path(path)
-    state = load_checkpoint(path / CHECKPOINT if path.is_dir() else path)
+    state = load_checkpoint(checkpoint_file(path))
     config, image = state["config"], state["image"]
     G = dcgan.Generator(config["nz"], config["ngf"], image["channels"], image["image_size"])
     G.load_state_dict(state["generator"])

@@ -2,7 +2,9 @@
 
 The conv2d reference sums one einsum per kernel offset over the padded input (no im2col);
 the conv_transpose2d reference is the transpose of the reference conv2d's matrix, built by
-applying it to every unit input: the definition of the adjoint.
+applying it to every unit input: the definition of the adjoint. Every test runs with both
+column layouts of ``im2col.py`` (channels last from 1 channel, and never), since the drawn
+configurations have fewer channels than the real threshold.
 """
 
 import math
@@ -14,11 +16,19 @@ from hypothesis import strategies as st
 
 import tinygen
 from tinygen.errors import DTypeError, ShapeError
+from tinygen.kernels import im2col
 from tinygen.kernels.conv2d import conv2d
 from tinygen.kernels.conv_transpose2d import conv_transpose2d
 from tinygen.nn.modules.conv import Conv2d, ConvTranspose2d
 from tinygen.testing import gradcheck, gradgradcheck
 from tinygen.testing import strategies as tst
+
+
+@pytest.fixture(autouse=True, scope="module", params=[1, 10**9], ids=["channels-last", "channels-first"])
+def layout(request):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(im2col, "CHANNELS_LAST_MIN", request.param)
+        yield request.param
 
 
 def reference_conv2d(x, w, b, stride, padding, dilation, groups):

@@ -26,74 +26,98 @@ import tinygen.kernels.conv_transpose2d as transpose_kernel
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.errors import DTypeError, ShapeError
-from tinygen.kernels.im2col import _pair, conv_output_size, group_major, im2col
+from tinygen.kernels.im2col import _pair, channels_last, conv_output_size, group_major, im2col
 
 # ----------------------------------------------------------------------------- xp version
 
 
 def weight_matrix(weight, groups):
-    """(O, C/g, kH, kW) -> (g, kH*kW*C/g, O/g): the weight as the right operand of ``cols @ W``.
+    """(O, C/g, kH, kW) -> ``W^T``, (g, O/g, kH*kW*C/g): the weight as the left operand of ``W^T @ cols_t``.
 
-    Its rows are ordered ``(u, v, c)``, as the columns of :func:`im2col`'s patches.
+    Its columns are ordered as :func:`im2col`'s rows for C/g channels: ``(u, v, c)`` with
+    channels last (a copy of a small array), else ``(c, u, v)`` (a free reshape).
     """
     out_channels, group_in, kh, kw = weight.shape
-    w = weight.reshape(groups, out_channels // groups, group_in, kh, kw).transpose(0, 3, 4, 2, 1)
-    return w.reshape(groups, kh * kw * group_in, out_channels // groups)  # copies: a small array
+    w = weight.reshape(groups, out_channels // groups, group_in, kh, kw)
+    if channels_last(group_in):
+        w = w.transpose(0, 1, 3, 4, 2)
+    return w.reshape(groups, out_channels // groups, kh * kw * group_in)
 
 
-def conv2d_forward(x, weight, bias, out_size, stride, padding, dilation, groups, cols=None):
-    """``Y = im2col(x) @ W (+ b)`` per group, returned as a contiguous (N, O, out_h, out_w) array.
+def weight_from_matrix(matrix, shape):
+    """The inverse of :func:`weight_matrix`: (g, O/g, kH*kW*C/g) -> ``shape`` (O, C/g, kH, kW)."""
+    groups, group_out = matrix.shape[:2]
+    _, group_in, kh, kw = shape
+    if channels_last(group_in):
+        matrix = matrix.reshape(groups, group_out, kh, kw, group_in).transpose(0, 1, 4, 2, 3)
+    return matrix.reshape(shape)
 
-    ``cols``, when given, is ``im2col(x)`` already computed (a backward that needs it twice).
+
+def conv2d_forward(x, weight, bias, out_size, stride, padding, dilation, groups):
+    """``Y^T = W^T @ im2col(x) (+ b)`` per group, returned as a contiguous (N, O, out_h, out_w) array.
+
+    The batch is done in chunks (``backend.map_batch``), each im2col'd and multiplied
+    while its columns are in cache; each chunk writes its rows of the output.
     """
     xp = backend.get_array_module(x, weight)
     out_channels, _, kh, kw = weight.shape
     n = x.shape[0]
-    if cols is None:
-        cols = im2col(x, (kh, kw), out_size, stride, padding, dilation, groups)  # (g, N*out_h*out_w, K)
-    # Y^T = W^T @ cols^T: the same product, written so that its result is channel-major
-    # and the reordering into NCHW below copies whole (out_h*out_w) rows
-    y = weight_matrix(weight, groups).transpose(0, 2, 1) @ cols.transpose(0, 2, 1)  # (g, O/g, N*out_h*out_w)
-    y = y.reshape(groups, out_channels // groups, n, *out_size).transpose(2, 0, 1, 3, 4)
-    out = xp.empty((n, out_channels, *out_size), dtype=y.dtype)
-    out_grouped = out.reshape(y.shape)  # (N, g, O/g, out_h, out_w), a view of out
-    if bias is None:
-        out_grouped[...] = y
-    else:  # add the bias while copying into NCHW order
-        xp.add(y, bias.reshape(groups, -1, 1, 1), out=out_grouped)
+    w_t = weight_matrix(weight, groups)
+    out = xp.empty((n, out_channels, *out_size), dtype=x.dtype)
+
+    def forward_rows(rows):
+        cols_t = im2col(x[rows], (kh, kw), out_size, stride, padding, dilation, groups)
+        # one row per output channel, so the reordering into NCHW copies whole (out_h*out_w) rows
+        y = w_t @ cols_t  # (g, O/g, n_rows*out_h*out_w)
+        y = y.reshape(groups, out_channels // groups, -1, *out_size).transpose(2, 0, 1, 3, 4)
+        out_rows = out[rows].reshape(y.shape)  # (n_rows, g, O/g, out_h, out_w), a view of out
+        if bias is None:
+            out_rows[...] = y
+        else:  # add the bias while copying into NCHW order
+            xp.add(y, bias.reshape(groups, -1, 1, 1), out=out_rows)
+
+    backend.run_batch(forward_rows, n, _cols_bytes(out_size, weight.shape, groups, x.itemsize), x)
     return out
 
 
-def conv2d_grad_weight(x, grad_out, kernel, stride, padding, dilation, groups, cols=None):
-    """``dW^T = dY^T @ im2col(x)`` per group: a (O, C/g, kH, kW) array (``cols``: as in conv2d_forward)."""
+def conv2d_grad_weight(x, grad_out, kernel, stride, padding, dilation, groups):
+    """``dW^T = dY^T @ im2col(x)^T`` per group, summed over batch chunks: a (O, C/g, kH, kW) array."""
+    xp = backend.get_array_module(x, grad_out)
     out_channels = grad_out.shape[1]
     group_in = x.shape[1] // groups
-    if cols is None:
-        cols = im2col(x, kernel, grad_out.shape[2:], stride, padding, dilation, groups)
-    grad_w = group_major(grad_out, groups) @ cols  # dW^T: (g, O/g, kH*kW*C/g)
-    grad_w = grad_w.reshape(groups, out_channels // groups, *kernel, group_in).transpose(0, 1, 4, 2, 3)
-    return grad_w.reshape(out_channels, group_in, *kernel)
+    out_size = grad_out.shape[2:]
+    shape = (out_channels, group_in, *kernel)
+
+    def grad_rows(rows):
+        cols_t = im2col(x[rows], kernel, out_size, stride, padding, dilation, groups)
+        return group_major(grad_out[rows], groups) @ cols_t.transpose(0, 2, 1)  # (g, O/g, kH*kW*C/g)
+
+    zero = xp.zeros((groups, out_channels // groups, kernel[0] * kernel[1] * group_in), dtype=x.dtype)
+    chunks = backend.map_batch(grad_rows, x.shape[0], _cols_bytes(out_size, shape, groups, x.itemsize), x)
+    return weight_from_matrix(sum(chunks, zero), shape)
+
+
+def _cols_bytes(out_size, weight_shape, groups, itemsize):
+    """Bytes of im2col's columns for one image: out_h*out_w rows of kH*kW*C entries."""
+    _, group_in, kh, kw = weight_shape
+    return out_size[0] * out_size[1] * kh * kw * group_in * groups * itemsize
 
 
 # ----------------------------------------------------------------------------- Functions
 
 
 class Conv2d(Function):
-    """``y = conv2d(x, w) + b``; backward: ``dx`` by ConvTranspose2d, ``dw`` by Conv2dGradWeight.
-
-    ``cols`` is None, or ``im2col(x)`` built by a caller that needs it twice (the backward
-    of ConvTranspose2d); the same holds for Conv2dGradWeight.
-    """
+    """``y = conv2d(x, w) + b``; backward: ``dx`` by ConvTranspose2d, ``dw`` by Conv2dGradWeight."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, out_size, stride, padding, dilation, groups, cols):
+    def forward(ctx, x, weight, bias, out_size, stride, padding, dilation, groups):
         ctx.geometry = (stride, padding, dilation, groups)
         ctx.in_size, ctx.kernel = x.shape[2:], weight.shape[2:]
         ctx.save_for_backward(
             x if ctx.needs_input_grad[1] else None, weight if ctx.needs_input_grad[0] else None
         )
         return conv2d_forward(
-            x.data, weight.data, None if bias is None else bias.data, out_size, *ctx.geometry, cols
+            x.data, weight.data, None if bias is None else bias.data, out_size, *ctx.geometry
         )
 
     @staticmethod
@@ -103,10 +127,10 @@ class Conv2d(Function):
         if ctx.needs_input_grad[0]:
             grad_x = transpose_kernel.ConvTranspose2d.apply(grad, weight, None, ctx.in_size, *ctx.geometry)
         if ctx.needs_input_grad[1]:
-            grad_w = Conv2dGradWeight.apply(x, grad, ctx.kernel, *ctx.geometry, None)
+            grad_w = Conv2dGradWeight.apply(x, grad, ctx.kernel, *ctx.geometry)
         if ctx.needs_input_grad[2]:
             grad_b = grad.sum((0, 2, 3))
-        return grad_x, grad_w, grad_b, None, None, None, None, None, None
+        return grad_x, grad_w, grad_b, None, None, None, None, None
 
 
 class Conv2dGradWeight(Function):
@@ -120,10 +144,10 @@ class Conv2dGradWeight(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, grad_out, kernel, stride, padding, dilation, groups, cols):
+    def forward(ctx, x, grad_out, kernel, stride, padding, dilation, groups):
         ctx.geometry = (stride, padding, dilation, groups)
         ctx.save_for_backward(x, grad_out)
-        return conv2d_grad_weight(x.data, grad_out.data, kernel, *ctx.geometry, cols)
+        return conv2d_grad_weight(x.data, grad_out.data, kernel, *ctx.geometry)
 
     @staticmethod
     def backward(ctx, grad_grad_w):
@@ -134,8 +158,8 @@ class Conv2dGradWeight(Function):
                 grad_out, grad_grad_w, None, x.shape[2:], *ctx.geometry
             )
         if ctx.needs_input_grad[1]:
-            grad_grad_out = Conv2d.apply(x, grad_grad_w, None, grad_out.shape[2:], *ctx.geometry, None)
-        return grad_x, grad_grad_out, None, None, None, None, None, None
+            grad_grad_out = Conv2d.apply(x, grad_grad_w, None, grad_out.shape[2:], *ctx.geometry)
+        return grad_x, grad_grad_out, None, None, None, None, None
 
 
 # ----------------------------------------------------------------------------- public function
@@ -200,4 +224,4 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             f"{weight.shape[2:]}, stride {stride}, padding {padding}, dilation {dilation}: the dilated "
             "kernel is larger than the padded input"
         )
-    return Conv2d.apply(input, weight, bias, out_size, stride, padding, dilation, groups, None)
+    return Conv2d.apply(input, weight, bias, out_size, stride, padding, dilation, groups)

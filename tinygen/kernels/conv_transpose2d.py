@@ -26,27 +26,41 @@ GEMM and kH*kW strided additions. Derivation: docs/kernels/conv.md.
 """
 
 import tinygen.kernels.conv2d as conv_kernel
+from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.errors import ShapeError
-from tinygen.kernels.im2col import _pair, col2im, group_major, im2col
+from tinygen.kernels.im2col import _pair, channels_last, col2im, group_major
 
 # ----------------------------------------------------------------------------- xp version
 
 
 def conv_transpose2d_forward(x, weight, bias, out_size, stride, padding, dilation, groups):
-    """``y = col2im(X @ W^T) (+ b)`` per group: a contiguous (N, C_out, out_h, out_w) array.
+    """``y = col2im(W @ X^T) (+ b)`` per group: a contiguous (N, C_out, out_h, out_w) array.
 
-    ``W`` is conv2d's weight matrix of ``weight`` read as a conv2d weight (C_in plays the
-    role of conv2d's output channels), so ``X @ W^T`` is the transpose of conv2d's product.
+    ``W^T`` is conv2d's weight matrix of ``weight`` read as a conv2d weight (C_in plays the
+    role of conv2d's output channels), so ``W @ X^T`` is the transpose of conv2d's product.
+    The batch is done in chunks (``backend.map_batch``), each writing its rows of ``y``.
     """
+    xp = backend.get_array_module(x, weight)
     group_out, kh, kw = weight.shape[1:]
     n, _, h, w = x.shape
-    w_t = conv_kernel.weight_matrix(weight, groups).transpose(0, 2, 1)  # (g, C_in/g, kH*kW*C_out/g)
-    cols = group_major(x, groups).transpose(0, 2, 1) @ w_t  # (g, N*H*W, kH*kW*C_out/g)
-    y = col2im(cols.reshape(groups, n, h, w, kh, kw, group_out), out_size, stride, padding, dilation)
-    if bias is not None:
-        y += bias.reshape(-1, 1, 1)
-    return y
+    w_t = conv_kernel.weight_matrix(weight, groups)  # (g, C_in/g, kH*kW*C_out/g)
+    out = xp.empty((n, group_out * groups, *out_size), dtype=x.dtype)
+
+    def forward_rows(rows):
+        x_t = group_major(x[rows], groups)  # (g, C_in/g, n_rows*H*W)
+        if channels_last(group_out):  # im2col's layout: the transpose contiguous
+            cols_t = (x_t.transpose(0, 2, 1) @ w_t).transpose(0, 2, 1)
+        else:
+            cols_t = w_t.transpose(0, 2, 1) @ x_t
+        shape = (x_t.shape[2] // (h * w), group_out * groups, *out_size)
+        col2im(cols_t, shape, (kh, kw), (h, w), stride, padding, dilation, out=out[rows])
+        if bias is not None:
+            out[rows] += bias.reshape(-1, 1, 1)
+
+    cols_bytes = h * w * kh * kw * group_out * groups * x.itemsize
+    backend.run_batch(forward_rows, n, cols_bytes, x)
+    return out
 
 
 # ----------------------------------------------------------------------------- Function
@@ -70,13 +84,10 @@ class ConvTranspose2d(Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         grad_x = grad_w = grad_b = None
-        cols = None  # both products below read im2col(dy): when both run, build it once
-        if ctx.needs_input_grad[0] and ctx.needs_input_grad[1]:
-            cols = im2col(grad.data, ctx.kernel, ctx.in_size, *ctx.geometry)
         if ctx.needs_input_grad[0]:
-            grad_x = conv_kernel.Conv2d.apply(grad, weight, None, ctx.in_size, *ctx.geometry, cols)
+            grad_x = conv_kernel.Conv2d.apply(grad, weight, None, ctx.in_size, *ctx.geometry)
         if ctx.needs_input_grad[1]:
-            grad_w = conv_kernel.Conv2dGradWeight.apply(grad, x, ctx.kernel, *ctx.geometry, cols)
+            grad_w = conv_kernel.Conv2dGradWeight.apply(grad, x, ctx.kernel, *ctx.geometry)
         if ctx.needs_input_grad[2]:
             grad_b = grad.sum((0, 2, 3))
         return grad_x, grad_w, grad_b, None, None, None, None, None

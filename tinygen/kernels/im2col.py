@@ -6,28 +6,36 @@ one value per spatial axis), output size
 
     out_h = (H + 2*p_h - d_h*(kH - 1) - 1) // s_h + 1       (the same for out_w)
 
-Forward (im2col), for group ``G`` of ``g`` (its ``C/g`` channels ``c``):
+Forward (im2col), for group ``G`` of ``g`` (its ``C/g`` channels ``c``): the columns
 
-    cols[G, (n,i,j), (u,v,c)] = x[n, G*C/g + c, s*i + d*u - p, s*j + d*v - p]     (0 outside x)
+    cols_t[G, k, (n,i,j)] = x[n, G*C/g + c, s*i + d*u - p, s*j + d*v - p]     (0 outside x)
 
-so a convolution is ``Y = cols @ W`` per group, with ``W`` the weight laid out as
-``(kH*kW*C/g, O/g)`` (``conv2d.weight_matrix``) and ``Y`` one row per output pixel.
+with ``k`` the (kernel offset, channel) pair ``(u, v, c)``, so a convolution is the GEMM
+``Y^T = W^T @ cols_t`` per group: ``W^T`` is the weight as a (O/g, kH*kW*C/g) matrix
+(``conv2d.weight_matrix``) and ``Y^T`` has one row per output channel.
 
 Backward (col2im) is the adjoint: every column value goes back to the pixel it was read
 from, and values read from one pixel by several kernel offsets are summed:
 
-    x[n, c, a, b] = sum over (u, v, i, j) with s*i+d*u-p = a, s*j+d*v-p = b of cols[., (n,i,j), (u,v,c)]
+    x[n, c, a, b] = sum over (u, v, i, j) with s*i+d*u-p = a, s*j+d*v-p = b of cols_t[., (u,v,c), (n,i,j)]
 
-Why this layout: pixels as rows and (kernel offset, channel) as columns make each group
-one GEMM over all N*out_h*out_w pixels, and with channels last every copy in im2col and
-every addition in col2im moves runs of C/g contiguous numbers. Batch and pixels are
-never looped over. See docs/kernels/conv.md.
+Two memory layouts of the same matrix, chosen by the channel count (:func:`channels_last`):
+
+- C/g >= 16 (DCGAN's inner layers): ``k`` ordered ``(u, v, c)`` and the array stored as its
+  transpose (pixels by k), so every copy in im2col and every addition in col2im moves runs
+  of C/g contiguous numbers from a channels-last (N, H, W, C) copy of the input.
+- C/g < 16 (the image layers, C = 1 or 3): ``k`` ordered ``(c, u, v)``, stored as is, so
+  the copies move runs of out_w pixels instead of runs of 1 to 3 channels.
+
+Batch and pixels are never looped over. See docs/kernels/conv.md.
 """
 
 import numbers
 
 from tinygen import backend
 from tinygen.errors import ShapeError
+
+CHANNELS_LAST_MIN = 16  # C/g from which channels-last columns are faster (measured in bench_conv)
 
 
 def _pair(value, name, op):
@@ -47,6 +55,11 @@ def conv_output_size(size, kernel, stride, padding, dilation):
     )
 
 
+def channels_last(group_channels):
+    """Whether columns over ``group_channels`` (C/g) channels order ``k`` as (u, v, c), stored pixel-major."""
+    return group_channels >= CHANNELS_LAST_MIN
+
+
 def group_major(a, groups):
     """(N, C, h, w) -> (g, C/g, N*h*w): one matrix per group, a row per channel.
 
@@ -60,52 +73,78 @@ def group_major(a, groups):
     return xp.ascontiguousarray(a).reshape(groups, c // groups, n * h * w)
 
 
-def im2col(x, kernel, out_size, stride, padding, dilation, groups):
-    """Patches of ``x`` (N, C, H, W) as an array ``cols`` of shape (g, N*out_h*out_w, kH*kW*C/g).
+def _zero_padded(shape, padding, groups, dtype, xp):
+    """A zero (N, g, C/g, H + 2*p_h, W + 2*p_w) array: a view of a channels-last or channels-first one.
 
-    Row ``(n, i, j)`` of group ``G`` holds the patch that output pixel ``(i, j)`` reads,
-    ordered ``(u, v, c)``: ``cols[G, (n,i,j), (u,v,c)] = x[n, G*C/g + c, s*i+d*u-p, s*j+d*v-p]``.
+    The view gives im2col and col2im one indexing for both layouts; NumPy's copies and
+    additions walk the memory underneath in its own order.
+    """
+    n, c, h, w = shape
+    padded_size = (h + 2 * padding[0], w + 2 * padding[1])
+    if channels_last(c // groups):
+        return xp.zeros((n, *padded_size, groups, c // groups), dtype=dtype).transpose(0, 3, 4, 1, 2)
+    return xp.zeros((groups, c // groups, n, *padded_size), dtype=dtype).transpose(2, 0, 1, 3, 4)
+
+
+def im2col(x, kernel, out_size, stride, padding, dilation, groups):
+    """Patches of ``x`` (N, C, H, W) as columns ``cols_t`` of shape (g, kH*kW*C/g, N*out_h*out_w).
+
+    Column ``(n, i, j)`` of group ``G`` holds the patch that output pixel ``(i, j)`` reads:
+    ``cols_t[G, k, (n,i,j)] = x[n, G*C/g + c, s*i+d*u-p, s*j+d*v-p]``, ``k`` as
+    :func:`channels_last` orders it (channels last: the transpose of a contiguous array).
     ``out_size`` is ``(out_h, out_w)``: :func:`conv_output_size` or less (the adjoint of a
     transposed convolution whose ``output_padding`` left rows unread asks for less).
 
-    The input is copied once into a zero-padded channels-last (N, H, W, C) array; a
-    strided view then picks every patch without copying, and one copy lays the patches
-    out for the GEMM. Channels last makes that copy move runs of C/g contiguous numbers
-    (64 or more in DCGAN's inner layers), not runs of out_w strided ones.
+    The input is copied once into a zero-padded array; a strided view then picks every
+    patch without copying, and one copy lays the patches out.
     """
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     out_h, out_w = out_size
     group_c = c // groups
-    padded = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
-    padded[:, ph : ph + h, pw : pw + w, :] = x.transpose(0, 2, 3, 1)
-    step_n, step_h, step_w, step_c = padded.strides
-    patches = xp.lib.stride_tricks.as_strided(
+    padded = _zero_padded(x.shape, padding, groups, x.dtype, xp)  # (N, g, C/g, H + 2p, W + 2p)
+    padded[..., ph : ph + h, pw : pw + w] = x.reshape(n, groups, group_c, h, w)
+    step_n, step_g, step_c, step_h, step_w = padded.strides
+    patches = xp.lib.stride_tricks.as_strided(  # patches[G, c, u, v, n, i, j], no copy
         padded,
-        shape=(groups, n, out_h, out_w, kh, kw, group_c),
-        strides=(group_c * step_c, step_n, sh * step_h, sw * step_w, dh * step_h, dw * step_w, step_c),
+        shape=(groups, group_c, kh, kw, n, out_h, out_w),
+        strides=(step_g, step_c, dh * step_h, dw * step_w, step_n, sh * step_h, sw * step_w),
     )
-    return xp.ascontiguousarray(patches).reshape(groups, n * out_h * out_w, kh * kw * group_c)
+    if channels_last(group_c):  # stored as (G, n, i, j, u, v, c)
+        cols = xp.ascontiguousarray(patches.transpose(0, 4, 5, 6, 2, 3, 1))
+        return cols.reshape(groups, n * out_h * out_w, kh * kw * group_c).transpose(0, 2, 1)
+    return xp.ascontiguousarray(patches).reshape(groups, group_c * kh * kw, n * out_h * out_w)
 
 
-def col2im(cols, size, stride, padding, dilation):
-    """The adjoint of :func:`im2col`: ``cols`` (g, N, out_h, out_w, kH, kW, C/g) summed into (N, C, H, W).
+def col2im(cols_t, shape, kernel, out_size, stride, padding, dilation, out=None):
+    """The adjoint of :func:`im2col`: columns (g, kH*kW*C/g, N*out_h*out_w) summed into ``shape`` (N,C,H,W).
 
-    ``size`` is ``(H, W)``. One strided slice of a padded channels-last result is added to
-    per kernel offset (kH*kW additions, each of all batches, pixels and channels at once,
-    in runs of C/g contiguous numbers); the padding is cropped at the end.
+    ``cols_t`` is laid out as :func:`im2col` returns it for C/g channels (for channels
+    last, ``cols_t.transpose(0, 2, 1)`` is contiguous). The result is written into ``out``
+    when given, else into a new array. One strided slice of a zero-padded result is added
+    to per kernel offset (kH*kW additions, each of all batches, channels and pixels at
+    once); the padding is cropped at the end.
     """
-    xp = backend.get_array_module(cols)
-    groups, n, out_h, out_w, kh, kw, group_c = cols.shape
-    h, w = size
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    padded = xp.zeros((n, h + 2 * ph, w + 2 * pw, groups, group_c), dtype=cols.dtype)
+    xp = backend.get_array_module(cols_t)
+    n, c, h, w = shape
+    groups = cols_t.shape[0]
+    group_c = c // groups
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    out_h, out_w = out_size
+    if channels_last(group_c):  # pieces[u, v, n, G, c, i, j], views of the stored (G, n, i, j, u, v, c)
+        cols = cols_t.transpose(0, 2, 1).reshape(groups, n, out_h, out_w, kh, kw, group_c)
+        pieces = cols.transpose(4, 5, 1, 0, 6, 2, 3)
+    else:  # from the stored (G, c, u, v, n, i, j)
+        pieces = cols_t.reshape(groups, group_c, kh, kw, n, out_h, out_w).transpose(2, 3, 4, 0, 1, 5, 6)
+    padded = _zero_padded(shape, padding, groups, cols_t.dtype, xp)  # (N, g, C/g, H + 2p, W + 2p)
     for u in range(kh):
         for v in range(kw):
-            top, left = u * dh, v * dw
-            rows = slice(top, top + sh * (out_h - 1) + 1, sh)
-            columns = slice(left, left + sw * (out_w - 1) + 1, sw)
-            padded[:, rows, columns] += cols[:, :, :, :, u, v].transpose(1, 2, 3, 0, 4)
-    cropped = padded[:, ph : ph + h, pw : pw + w].reshape(n, h, w, groups * group_c)
-    return xp.ascontiguousarray(cropped.transpose(0, 3, 1, 2))
+            rows = slice(u * dh, u * dh + sh * (out_h - 1) + 1, sh)
+            columns = slice(v * dw, v * dw + sw * (out_w - 1) + 1, sw)
+            padded[..., rows, columns] += pieces[u, v]
+    cropped = padded[..., ph : ph + h, pw : pw + w].reshape(shape)
+    if out is None:
+        return xp.ascontiguousarray(cropped)
+    out[...] = cropped
+    return out

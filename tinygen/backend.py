@@ -6,15 +6,10 @@ on ``"cuda:N"``. Everything else asks :func:`get_array_module` for ``xp`` and wr
 
 Kernels that have a hand-written CUDA twin register both with :func:`twin`, so no
 kernel ever tests ``xp is cupy`` itself. Kernels that work on a batch in pieces (the
-convolutions) hand the pieces to :func:`map_batch`, which alone knows how the CPU runs them.
+convolutions) ask :func:`map_batch` for them, which gives a CuPy array one piece.
 """
 
-import concurrent.futures
-import ctypes
 import functools
-import glob
-import math
-import os
 
 import numpy
 
@@ -159,75 +154,26 @@ def elementwise(in_params, out_params, operation, name, preamble=""):
     return cupy.ElementwiseKernel(in_params, out_params, operation, name, preamble=preamble)
 
 
-# ----------------------------------------------------------------------------- CPU threads
+# ----------------------------------------------------------------------------- batch chunks
 
 CHUNK_BYTES = 2**21  # the scratch one batch chunk may use: about an L2 cache (1-2 MiB here)
-
-
-@functools.cache
-def _openblas():
-    """``(get_num_threads, set_num_threads)`` of the OpenBLAS that NumPy calls, or None.
-
-    NumPy's wheels ship OpenBLAS (as ``scipy_openblas``) beside the package; a NumPy built
-    against another BLAS (MKL, Accelerate), or an OpenBLAS threaded by OpenMP, gives None,
-    and :func:`map_batch` then runs its chunks one after another.
-    """
-    package = os.path.dirname(numpy.__file__)
-    blas = numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    folders = [os.path.join(os.path.dirname(package), "numpy.libs"), os.path.join(package, ".dylibs")]
-    folders.append(blas.get("lib directory") or "")
-    for path in (p for folder in folders for p in glob.glob(os.path.join(folder, "*openblas*"))):
-        try:
-            lib = ctypes.CDLL(path)  # already loaded by NumPy: this only looks it up
-        except OSError:
-            continue
-        for prefix in ("scipy_", ""):
-            for suffix in ("64_", "_64", ""):
-                get, put, layer = (
-                    getattr(lib, f"{prefix}openblas_{name}{suffix}", None)
-                    for name in ("get_num_threads", "set_num_threads", "get_parallel")
-                )
-                if get and put and layer and layer() == 1:  # 1: OpenBLAS's own pthreads pool
-                    return get, put
-    return None
-
-
-@functools.cache
-def _pool(workers):
-    return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="tinygen")
 
 
 def map_batch(fn, batch, bytes_per_item, array):
     """``fn(rows)`` for each chunk ``rows`` of a batch of ``batch`` items; yields the results in order.
 
-    The batch is cut into an even number of equal chunks (``slice`` objects, the last one
-    shorter when the batch does not divide), each of at most ``CHUNK_BYTES // bytes_per_item``
-    items (at least one), so a kernel's scratch (im2col's columns) stays in cache and its
-    peak memory near one chunk's. The results come in chunk order,
-    so ``sum(map_batch(...))`` adds them in the same order whatever the thread count.
-
-    On the CPU, with NumPy's OpenBLAS set to ``t > 1`` threads, the chunks run on ``t``
-    Python threads while OpenBLAS is set to one thread (NumPy releases the GIL in its
-    copies, ufuncs and GEMMs), so im2col's copies and col2im's additions use every core as
-    the GEMMs do. A CuPy ``array`` gives one chunk: the GPU takes the whole batch at once.
+    The chunks are ``slice`` objects of ``CHUNK_BYTES // bytes_per_item`` items (at least
+    one; the last chunk holds what is left), so a kernel's scratch (im2col's columns) stays
+    in cache between the copy that writes it and the GEMM that reads it, and its peak
+    memory stays near one chunk's. A CuPy ``array`` gives one chunk: the GPU takes the
+    whole batch at once.
     """
     if not isinstance(array, numpy.ndarray):
         yield fn(slice(0, batch))
         return
-    most = max(1, CHUNK_BYTES // bytes_per_item)
-    chunks = max(2, 2 * math.ceil(batch / (2 * most)))  # even, so two threads share them evenly
-    size = max(1, math.ceil(batch / chunks))
-    slices = [slice(start, min(start + size, batch)) for start in range(0, batch, size)]
-    blas = _openblas()
-    threads = blas[0]() if blas else 1
-    if threads < 2 or len(slices) < 2:
-        yield from map(fn, slices)
-        return
-    blas[1](1)
-    try:
-        yield from _pool(threads).map(fn, slices)
-    finally:
-        blas[1](threads)
+    size = max(1, CHUNK_BYTES // bytes_per_item)
+    for start in range(0, batch, size):
+        yield fn(slice(start, min(start + size, batch)))
 
 
 def run_batch(fn, batch, bytes_per_item, array):

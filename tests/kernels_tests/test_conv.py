@@ -2,9 +2,10 @@
 
 The conv2d reference sums one einsum per kernel offset over the padded input (no im2col);
 the conv_transpose2d reference is the transpose of the reference conv2d's matrix, built by
-applying it to every unit input: the definition of the adjoint. Every test runs with both
-column layouts of ``im2col.py`` (channels last from 1 channel, and never), since the drawn
-configurations have fewer channels than the real threshold.
+applying it to every unit input: the definition of the adjoint. Every test runs twice: with
+channels-last columns (from 1 channel on) done one image at a time, and with channels-first
+columns over the whole batch, since the drawn configurations have fewer channels and
+fewer bytes than the real thresholds.
 """
 
 import math
@@ -15,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygen
+from tinygen import backend
 from tinygen.errors import DTypeError, ShapeError
 from tinygen.kernels import im2col
 from tinygen.kernels.conv2d import conv2d
@@ -24,10 +26,17 @@ from tinygen.testing import gradcheck, gradgradcheck
 from tinygen.testing import strategies as tst
 
 
-@pytest.fixture(autouse=True, scope="module", params=[1, 10**9], ids=["channels-last", "channels-first"])
+@pytest.fixture(
+    autouse=True,
+    scope="module",
+    params=[(1, 1), (10**9, backend.CHUNK_BYTES)],
+    ids=["channels-last, one image per chunk", "channels-first, whole batch"],
+)
 def layout(request):
+    channels_last_min, chunk_bytes = request.param
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(im2col, "CHANNELS_LAST_MIN", request.param)
+        patch.setattr(im2col, "CHANNELS_LAST_MIN", channels_last_min)
+        patch.setattr(backend, "CHUNK_BYTES", chunk_bytes)
         yield request.param
 
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 import tinygen
 from tinygen.errors import DTypeError, ShapeError
-from tinygen.kernels.lstm_cell import lstm, lstm_cell, lstm_cell_pointwise
+from tinygen.kernels.lstm import lstm
+from tinygen.kernels.lstm_cell import lstm_cell, lstm_cell_pointwise
 from tinygen.nn.modules.rnn import LSTM, LSTMCell
 from tinygen.testing import gradcheck, gradgradcheck
 from tinygen.testing import strategies as tst

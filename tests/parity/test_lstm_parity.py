@@ -3,6 +3,8 @@
 The same weights (a torch ``state_dict`` loaded into ours), the same inputs and the same loss:
 outputs, ``h_n``, ``c_n`` and the gradients of every parameter, of the input and of the
 initial state must agree to round-off in float64 and within float32 tolerance in float32.
+Covered: one and several layers, both directions, ``batch_first``, unbatched input, no bias,
+and inter-layer dropout in eval mode (in training the two libraries draw different masks).
 """
 
 import numpy as np
@@ -61,7 +63,52 @@ LSTM_CASES = {
     "no_bias": (dict(input_size=3, hidden_size=4, bias=False), (5, 2, 3), True),
     "unbatched": (dict(input_size=3, hidden_size=4, num_layers=3), (6, 3), True),
     "unbatched_no_state": (dict(input_size=3, hidden_size=4), (6, 3), False),
+    "bidirectional": (dict(input_size=3, hidden_size=5, bidirectional=True), (7, 4, 3), False),
+    "bidirectional_two_layers_state": (
+        dict(input_size=3, hidden_size=5, num_layers=2, bidirectional=True),
+        (6, 2, 3),
+        True,
+    ),
+    "bidirectional_batch_first_state": (
+        dict(input_size=2, hidden_size=4, num_layers=2, batch_first=True, bidirectional=True),
+        (3, 5, 2),
+        True,
+    ),
+    "bidirectional_no_bias": (
+        dict(input_size=3, hidden_size=4, bias=False, bidirectional=True),
+        (5, 2, 3),
+        True,
+    ),
+    "bidirectional_unbatched": (
+        dict(input_size=3, hidden_size=4, num_layers=3, bidirectional=True),
+        (6, 3),
+        True,
+    ),
+    "bidirectional_unbatched_no_state": (
+        dict(input_size=3, hidden_size=4, num_layers=2, bidirectional=True),
+        (6, 3),
+        False,
+    ),
+    # dropout is random in training, with different generators: parity only in eval mode or at p = 0
+    "dropout_eval": (dict(input_size=3, hidden_size=4, num_layers=3, dropout=0.5), (5, 2, 3), True),
+    "dropout_eval_bidirectional": (
+        dict(input_size=3, hidden_size=4, num_layers=2, dropout=0.5, bidirectional=True),
+        (5, 2, 3),
+        True,
+    ),
+    "dropout_zero_training_bidirectional": (
+        dict(input_size=3, hidden_size=4, num_layers=2, dropout=0.0, bidirectional=True),
+        (5, 2, 3),
+        True,
+    ),
 }
+
+
+def initial_state(rng, kwargs, shape, dtype):
+    """``(h_0, c_0)`` of shape ``(D*num_layers, [N,] H)`` for an ``LSTM(**kwargs)`` and an input ``shape``."""
+    layers = kwargs.get("num_layers", 1) * (2 if kwargs.get("bidirectional") else 1)
+    batch = () if len(shape) == 2 else (shape[0] if kwargs.get("batch_first") else shape[1],)
+    return tuple(rng.standard_normal((layers, *batch, kwargs["hidden_size"])).astype(dtype) for _ in range(2))
 
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "per_step"])
@@ -70,14 +117,25 @@ LSTM_CASES = {
 def test_lstm_matches_torch(case, dtype, fused):
     kwargs, shape, with_state = LSTM_CASES[case]
     theirs, ours = make_pair(torch.nn.LSTM, LSTM, dtype, fused=fused, **kwargs)
+    if case.startswith("dropout_eval"):
+        theirs.eval()
+        ours.eval()
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(dtype)
-    hx = None
-    if with_state:
-        layers, hidden = kwargs.get("num_layers", 1), kwargs["hidden_size"]
-        batch = () if len(shape) == 2 else (shape[0] if kwargs.get("batch_first") else shape[1],)
-        hx = tuple(rng.standard_normal((layers, *batch, hidden)).astype(dtype) for _ in range(2))
+    hx = initial_state(rng, kwargs, shape, dtype) if with_state else None
     assert_match(run(tinygen, ours, x, hx), run(torch, theirs, x, hx), dtype)
+
+
+def test_lstm_dropout_in_training_differs_from_eval_in_both():
+    """The eval-mode parity above is not vacuous: in training both libraries do drop something."""
+    kwargs = dict(input_size=3, hidden_size=4, num_layers=2, dropout=0.5, bidirectional=True)
+    theirs, ours = make_pair(torch.nn.LSTM, LSTM, np.float64, **kwargs)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    for lib, module in [(torch, theirs), (tinygen, ours)]:
+        trained = run(lib, module, x, None)[0][0]
+        module.eval()
+        evaluated = run(lib, module, x, None)[0][0]
+        assert np.abs(trained - evaluated).max() > 1e-3, lib.__name__
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -97,6 +155,11 @@ def test_state_dict_keys_and_shapes_match_torch():
     for theirs, ours in [
         (torch.nn.LSTM(3, 5, num_layers=3), LSTM(3, 5, num_layers=3)),
         (torch.nn.LSTM(3, 5, num_layers=2, bias=False), LSTM(3, 5, num_layers=2, bias=False)),
+        (torch.nn.LSTM(3, 5, num_layers=3, bidirectional=True), LSTM(3, 5, num_layers=3, bidirectional=True)),
+        (
+            torch.nn.LSTM(3, 5, num_layers=2, bias=False, bidirectional=True),
+            LSTM(3, 5, num_layers=2, bias=False, bidirectional=True),
+        ),
         (torch.nn.LSTMCell(3, 5), LSTMCell(3, 5)),
         (torch.nn.LSTMCell(3, 5, bias=False), LSTMCell(3, 5, bias=False)),
     ]:
@@ -115,3 +178,27 @@ def test_init_range_matches_torch():
     )
     assert abs(ours).max() <= 0.25 and abs(theirs).max() <= 0.25
     assert abs(ours.std() - theirs.std()) < 0.01  # uniform on [-0.25, 0.25]: std 0.144
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_flat_weights_order_matches_torch(bias, bidirectional):
+    theirs, ours = make_pair(torch.nn.LSTM, LSTM, np.float64, 3, 4, 3, bias, bidirectional=bidirectional)
+    their_flat = [w.detach().numpy() for w in theirs._flat_weights]
+    our_flat = [w.numpy() for w in ours.flat_weights()]
+    assert len(our_flat) == len(their_flat) == len(theirs._flat_weights_names)
+    for name, a, b in zip(theirs._flat_weights_names, our_flat, their_flat, strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_positional_arguments_repr_and_warning_match_torch():
+    args = (3, 4, 2, False, True, 0.25, True)  # input, hidden, num_layers, bias, batch_first, dropout, bidir.
+    assert repr(LSTM(*args)) == repr(torch.nn.LSTM(*args))
+    for kwargs in [dict(bidirectional=True), dict(num_layers=2, dropout=1), dict(dropout=0.0)]:
+        assert repr(LSTM(3, 4, **kwargs)) == repr(torch.nn.LSTM(3, 4, **kwargs))
+    for lib_lstm in (LSTM, torch.nn.LSTM):
+        with pytest.warns(UserWarning, match="num_layers greater than 1"):
+            lib_lstm(3, 4, dropout=0.5)
+        for bad in (-0.5, 2, True):
+            with pytest.raises(ValueError, match="dropout"):
+                lib_lstm(3, 4, num_layers=2, dropout=bad)

@@ -1,5 +1,8 @@
 """LSTM kernels: the fused pointwise cell, one cell step, and a whole layer with hand-written BPTT.
 
+The multi-layer, bidirectional sequence driver ``lstm`` that runs these layers is in
+``tinygen/kernels/lstm.py``.
+
 Notation (PyTorch's): batch N, input size F, hidden size H, sequence length T. The four
 gates sit side by side along dim 1 of ``gates`` in PyTorch's order i, f, g, o, so
 ``gates`` is ``(N, 4H)`` for an ``nn.LSTM``, or ``(N, 4C, *spatial)`` when a convolution
@@ -28,8 +31,9 @@ float32). Backward recomputes no exp or tanh: the slopes ``a (1 - a)`` of the si
 ``1 - g^2`` of g are both ``scale^2 - (a - shift)^2`` of the saved activations ``a``.
 
 **Why**: the pointwise math is a dozen elementwise ops; fused, it is one node instead of a
-dozen, and its backward is one pass. Over a sequence, ``lstm`` computes ``x @ W_ih^T`` for
-all T steps in one matrix product, so each step does one small product ``h @ W_hh^T``.
+dozen, and its backward is one pass. Over a sequence, ``layer_forward`` computes
+``x @ W_ih^T`` for all T steps in one matrix product, so each step does one small product
+``h @ W_hh^T``.
 
 Derivations, BPTT and the second derivative: ``docs/kernels/lstm.md``.
 """
@@ -370,88 +374,6 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):  # noqa: A002  (PyTo
     gates = linalg.Linear.apply(input, w_ih, b_ih) + linalg.Linear.apply(h_prev, w_hh, b_hh)
     h, c = LSTMCellPointwise.apply(gates, c_prev)
     return (h, c) if batched else (sh.squeeze(h, 0), sh.squeeze(c, 0))
-
-
-def lstm(input, hx, params, num_layers=1, batch_first=False, fused=True):  # noqa: A002
-    """A multi-layer LSTM over a sequence: ``(output, (h_n, c_n))``, as ``torch.nn.LSTM`` returns.
-
-    **Shapes**: ``input (T, N, F)``, or ``(N, T, F)`` with ``batch_first``, or unbatched
-    ``(T, F)``; ``hx = (h_0, c_0)``, each ``(num_layers, N, H)`` (``(num_layers, H)``
-    unbatched), or None for zeros; ``params`` is PyTorch's flat list ``[w_ih_l0, w_hh_l0,
-    b_ih_l0, b_hh_l0, w_ih_l1, ...]`` (without the biases: 2 per layer), ``w_ih_l0 (4H, F)``,
-    ``w_ih_lk (4H, H)`` for k > 0, ``w_hh (4H, H)``, biases ``(4H,)``. ``output`` is
-    ``(T, N, H)`` (``(N, T, H)`` with ``batch_first``): the last layer's h at every step.
-
-    **Forward**: per layer, ``input_gates = x @ w_ih^T + b_ih + b_hh`` for all T steps in one
-    product, then ``gates_t = input_gates_t + h_{t-1} @ w_hh^T`` and the cell at each step.
-
-    **Backward**: backpropagation through time. ``fused=True`` runs each layer as one node
-    whose BPTT loop is written by hand (fastest; first order only, a second derivative
-    raises NotImplementedError). ``fused=False`` records one product and one fused cell per
-    step, differentiable to any order (for gradient penalties).
-
-    **Why**: hoisting ``x @ w_ih^T`` out of the loop turns T thin products into one large
-    one. See ``docs/kernels/lstm.md``.
-    """
-    params = list(params)
-    if num_layers < 1 or len(params) not in (2 * num_layers, 4 * num_layers):
-        raise ValueError(
-            f"lstm: got {len(params)} params for num_layers={num_layers}, expected "
-            f"{4 * num_layers} (w_ih, w_hh, b_ih, b_hh per layer) or {2 * num_layers} (no biases)"
-        )
-    per_layer = len(params) // num_layers
-    if input.ndim not in (2, 3):
-        raise ShapeError(f"lstm: input.shape is {input.shape}, expected (T, N, F), (N, T, F) or (T, F)")
-    batched = input.ndim == 3
-    if not batched:
-        input = sh.unsqueeze(input, 1)  # noqa: A001
-    elif batch_first:
-        input = sh.transpose(input, 0, 1)  # noqa: A001
-    if params[0].ndim != 2 or input.shape[-1] != params[0].shape[1]:
-        raise ShapeError(
-            f"lstm: input.shape is {tuple(input.shape)}, expected last dim = params[0].shape[1] "
-            f"(input size), with params[0].shape = {params[0].shape}"
-        )
-    batch = input.shape[1]
-    hidden = params[1].shape[-1]
-    state_shape = (num_layers, batch, hidden) if batched else (num_layers, hidden)
-    h_0, c_0 = _initial_state("lstm", hx, state_shape, input, ("hx[0] (h_0)", "hx[1] (c_0)"))
-    if not batched:
-        h_0, c_0 = sh.unsqueeze(h_0, 1), sh.unsqueeze(c_0, 1)
-    layer_input, h_n, c_n = input, [], []
-    for layer in range(num_layers):
-        w_ih, w_hh, *biases = params[layer * per_layer : (layer + 1) * per_layer]
-        names = [f"params[{layer * per_layer + k}]" for k in range(4)]
-        _check_weights("lstm", layer_input, w_ih, w_hh, *(biases or [None, None]), *names)
-        if w_hh.shape[1] != hidden:
-            raise ShapeError(f"lstm: {names[1]}.shape is {w_hh.shape}, expected ({4 * hidden}, {hidden})")
-        b_ih, b_hh = biases or (None, None)
-        if fused:
-            layer_input, h, c = LSTMLayer.apply(layer_input, h_0[layer], c_0[layer], w_ih, w_hh, b_ih, b_hh)
-        else:
-            layer_input, h, c = _layer_per_step(layer_input, h_0[layer], c_0[layer], w_ih, w_hh, b_ih, b_hh)
-        h_n.append(h)
-        c_n.append(c)
-    output, h_n, c_n = layer_input, sh.stack(h_n), sh.stack(c_n)
-    if not batched:
-        return sh.squeeze(output, 1), (sh.squeeze(h_n, 1), sh.squeeze(c_n, 1))
-    if batch_first:
-        output = sh.transpose(output, 0, 1)
-    return output, (h_n, c_n)
-
-
-def _layer_per_step(x, h, c, w_ih, w_hh, b_ih, b_hh):
-    """The same layer as one product and one fused cell per step (differentiable to any order)."""
-    steps, batch = x.shape[0], x.shape[1]
-    bias = b_ih + b_hh if b_ih is not None else None
-    flat = sh.reshape(x, steps * batch, x.shape[2])
-    input_gates = sh.reshape(linalg.Linear.apply(flat, w_ih, bias), steps, batch, 4 * w_hh.shape[1])
-    outputs = []
-    for t in range(input_gates.shape[0]):
-        gates = input_gates[t] + linalg.MatMul.apply(h, w_hh, False, True)
-        h, c = LSTMCellPointwise.apply(gates, c)
-        outputs.append(h)
-    return sh.stack(outputs), h, c
 
 
 def _initial_state(op, hx, shape, like, names):

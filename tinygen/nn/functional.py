@@ -11,7 +11,8 @@ from tinygen.kernels.conv2d import conv2d
 from tinygen.kernels.conv_transpose2d import conv_transpose2d
 from tinygen.kernels.embedding import embedding
 from tinygen.kernels.layer_norm import layer_norm
-from tinygen.kernels.lstm_cell import lstm, lstm_cell, lstm_cell_pointwise
+from tinygen.kernels.lstm import lstm
+from tinygen.kernels.lstm_cell import lstm_cell, lstm_cell_pointwise
 from tinygen.kernels.pool import avg_pool2d, max_pool2d
 from tinygen.ops.activation import elu, leaky_relu, relu, softplus
 from tinygen.ops.elementwise import sigmoid, tanh

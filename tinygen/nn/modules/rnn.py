@@ -1,14 +1,17 @@
 """Recurrent layers: ``LSTM`` and ``LSTMCell``, with PyTorch's arguments, parameter names and init.
 
-The math and the kernels are in ``tinygen/kernels/lstm_cell.py`` (derivations in
-``docs/kernels/lstm.md``); these classes hold the parameters and call them.
+The math and the kernels are in ``tinygen/kernels/lstm_cell.py`` (the cell and one layer) and
+``tinygen/kernels/lstm.py`` (layers, directions, dropout); derivations in ``docs/kernels/lstm.md``.
+These classes hold the parameters and call them.
 """
 
 import math
+import warnings
 
 import numpy
 
-from tinygen.kernels.lstm_cell import lstm, lstm_cell
+from tinygen.kernels.lstm import _check_dropout, lstm
+from tinygen.kernels.lstm_cell import lstm_cell
 from tinygen.nn import init
 from tinygen.nn.module import Module, Parameter
 
@@ -18,47 +21,82 @@ def _parameter(*shape):
 
 
 class LSTM(Module):
-    """A multi-layer LSTM over a sequence (PyTorch's ``nn.LSTM`` without dropout, bidirectional, proj_size).
+    """A multi-layer LSTM over a sequence: PyTorch's ``nn.LSTM`` (without ``proj_size``).
 
-    For each layer and step (gates in PyTorch's order i, f, g, o; ``s`` = sigmoid)::
+    For each layer, direction and step (gates in PyTorch's order i, f, g, o; ``s`` = sigmoid)::
 
         i, f, g, o = s, s, tanh, s  of  (x_t @ W_ih^T + b_ih + h_{t-1} @ W_hh^T + b_hh)
         c_t = f * c_{t-1} + i * g
         h_t = o * tanh(c_t)
 
-    Layer k > 0 reads the h sequence of layer k - 1.
+    Layer k > 0 reads the output of layer k - 1, passed through dropout with probability
+    ``dropout`` while training (never after the last layer). With ``bidirectional=True`` each
+    layer also runs a second LSTM (the ``_reverse`` parameters) from step L down to step 1; its
+    h sequence is concatenated after the forward one on the last dim.
 
-    Shape:
+    Shape (``D = 2`` if ``bidirectional`` else 1):
         - input: ``(L, N, H_in)``, ``(N, L, H_in)`` with ``batch_first=True``, or unbatched ``(L, H_in)``
-        - hx: ``(h_0, c_0)``, each ``(num_layers, N, H)`` (``(num_layers, H)`` unbatched); zeros if None
-        - output: ``(L, N, H)`` (``(N, L, H)`` with ``batch_first``), the last layer's h at every step
-        - h_n, c_n: ``(num_layers, N, H)``, the state after the last step
+        - hx: ``(h_0, c_0)``, each ``(D*num_layers, N, H)`` (``(D*num_layers, H)`` unbatched); zeros if None
+        - output: ``(L, N, D*H)`` (``(N, L, D*H)`` with ``batch_first``), the last layer's h at every step
+        - h_n, c_n: ``(D*num_layers, N, H)``, the state after the last step, ordered layer 0
+          forward, layer 0 reverse, layer 1 forward, ...
 
-    Parameters, named as in PyTorch so that its ``state_dict`` loads: ``weight_ih_l{k}``
-    ``(4H, H_in)`` for k = 0 (``(4H, H)`` above), ``weight_hh_l{k}`` ``(4H, H)``,
-    ``bias_ih_l{k}`` and ``bias_hh_l{k}`` ``(4H,)``, all drawn from ``U(-1/sqrt(H), 1/sqrt(H))``.
+    Parameters, named and ordered as in PyTorch so that its ``state_dict`` loads: for each
+    layer k, ``weight_ih_l{k}`` ``(4H, H_in)`` for k = 0 (``(4H, D*H)`` above),
+    ``weight_hh_l{k}`` ``(4H, H)``, ``bias_ih_l{k}`` and ``bias_hh_l{k}`` ``(4H,)``, then the
+    same with the suffix ``_reverse`` when bidirectional; all drawn from
+    ``U(-1/sqrt(H), 1/sqrt(H))``.
 
-    ``fused`` (default True) runs each layer as one node with hand-written backpropagation
-    through time: fastest, first-order gradients only. Set ``fused=False`` (argument or
-    attribute) for a per-step graph that can be differentiated twice (gradient penalties).
+    ``dropout`` must be a number in [0, 1]; a non-zero value with ``num_layers=1`` does nothing,
+    and warns, as in PyTorch. The masks come from the seeded default generator
+    (``tinygen.manual_seed``), as :class:`~tinygen.nn.Dropout`'s do; ``model.eval()`` turns
+    dropout off.
+
+    ``fused`` (default True) runs each layer and direction as one node with hand-written
+    backpropagation through time: fastest, first-order gradients only. Set ``fused=False``
+    (argument or attribute) for a per-step graph that can be differentiated twice (gradient
+    penalties).
     """
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, *, fused=True):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        *,
+        fused=True,
+    ):
         super().__init__()
         if hidden_size < 1 or input_size < 1 or num_layers < 1:
             raise ValueError(
                 f"LSTM: input_size, hidden_size and num_layers must be positive, got "
                 f"{input_size}, {hidden_size}, {num_layers}"
             )
+        _check_dropout("LSTM", dropout)
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                f"LSTM: dropout is applied to the output of every layer but the last, so non-zero "
+                f"dropout expects num_layers greater than 1, but got dropout={dropout} and "
+                f"num_layers={num_layers}",
+                UserWarning,
+                stacklevel=2,
+            )
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.fused = bias, batch_first, fused
+        self.dropout, self.bidirectional = float(dropout), bidirectional
+        directions = 2 if bidirectional else 1
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size
-            setattr(self, f"weight_ih_l{layer}", _parameter(4 * hidden_size, layer_input))
-            setattr(self, f"weight_hh_l{layer}", _parameter(4 * hidden_size, hidden_size))
-            if bias:
-                setattr(self, f"bias_ih_l{layer}", _parameter(4 * hidden_size))
-                setattr(self, f"bias_hh_l{layer}", _parameter(4 * hidden_size))
+            layer_input = input_size if layer == 0 else directions * hidden_size
+            for suffix in ["", "_reverse"][:directions]:
+                setattr(self, f"weight_ih_l{layer}{suffix}", _parameter(4 * hidden_size, layer_input))
+                setattr(self, f"weight_hh_l{layer}{suffix}", _parameter(4 * hidden_size, hidden_size))
+                if bias:
+                    setattr(self, f"bias_ih_l{layer}{suffix}", _parameter(4 * hidden_size))
+                    setattr(self, f"bias_hh_l{layer}{suffix}", _parameter(4 * hidden_size))
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -67,11 +105,24 @@ class LSTM(Module):
             init.uniform_(p, -bound, bound)
 
     def flat_weights(self):
-        """The parameters in PyTorch's order ``[w_ih_l0, w_hh_l0, b_ih_l0, b_hh_l0, w_ih_l1, ...]``."""
+        """The parameters in PyTorch's ``_flat_weights`` order (per layer, per direction, 2 or 4).
+
+        ``[w_ih_l0, w_hh_l0, b_ih_l0, b_hh_l0, w_ih_l0_reverse, ..., w_ih_l1, ...]``.
+        """
         return list(self._parameters.values())
 
     def forward(self, input, hx=None):  # noqa: A002  (PyTorch's names)
-        return lstm(input, hx, self.flat_weights(), self.num_layers, self.batch_first, self.fused)
+        return lstm(
+            input,
+            hx,
+            self.flat_weights(),
+            self.num_layers,
+            self.batch_first,
+            self.fused,
+            dropout=self.dropout,
+            training=self.training,
+            bidirectional=self.bidirectional,
+        )
 
     def extra_repr(self):
         text = f"{self.input_size}, {self.hidden_size}"
@@ -81,6 +132,10 @@ class LSTM(Module):
             text += ", bias=False"
         if self.batch_first:
             text += ", batch_first=True"
+        if self.dropout != 0:
+            text += f", dropout={self.dropout}"
+        if self.bidirectional:
+            text += ", bidirectional=True"
         if not self.fused:
             text += ", fused=False"
         return text

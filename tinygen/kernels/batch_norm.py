@@ -82,15 +82,17 @@ def _bn_backward(xp, grad_out, centered, inv_std, scale):
     """``(dx, dgamma, dbeta)`` from the closed form above; ``scale = gamma * inv_std`` per channel.
 
     With ``x_hat = centered * inv_std``: ``dgamma = inv_std * sum(dy * centered)`` and
-    ``dx = scale*dy - (scale*dgamma*inv_std/m) * centered - scale*dbeta/m``.
+    ``dx = scale * (dy - (dgamma*inv_std/m) * centered - dbeta/m)``, computed in place in
+    ``dx`` (four passes, no full-size temporary).
     """
     grad_out3 = _as_ncl(grad_out)
     count, length = grad_out3.shape[0] * grad_out3.shape[2], grad_out3.shape[2]
     grad_beta = xp.einsum("ncl->c", grad_out3)
     grad_gamma = xp.einsum("ncl,ncl->c", grad_out3, centered.reshape(grad_out3.shape)) * inv_std
-    grad_x = _as_rows(grad_out) * _channel_row(xp, scale, length)
-    grad_x -= centered * _channel_row(xp, scale * grad_gamma * inv_std / count, length)
-    grad_x -= _channel_row(xp, scale * grad_beta / count, length)
+    grad_x = centered * _channel_row(xp, grad_gamma * inv_std / count, length)
+    xp.subtract(_as_rows(grad_out), grad_x, out=grad_x)
+    grad_x -= _channel_row(xp, grad_beta / count, length)
+    grad_x *= _channel_row(xp, scale, length)
     return grad_x, grad_gamma, grad_beta
 
 

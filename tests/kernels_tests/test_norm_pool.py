@@ -337,7 +337,148 @@ def test_embedding_module_and_errors():
         emb(tinygen.tensor([0, 5]))
     with pytest.raises(DTypeError, match="integer indices"):
         emb(tinygen.tensor([0.0]))
-    with pytest.raises(NotImplementedError, match="max_norm"):
-        embedding(tinygen.tensor([0]), emb.weight, max_norm=1.0)
     with pytest.raises(ShapeError, match="padding_idx is 5"):
         Embedding(5, 3, padding_idx=5)
+
+
+def np_renorm(weight, index, max_norm, norm_type):
+    """PyTorch's embedding_renorm_, one distinct looked-up row at a time."""
+    out = weight.copy()
+    for row in np.unique(index):
+        norm = np.linalg.norm(weight[row], ord=norm_type)
+        if norm > max_norm:
+            out[row] = weight[row] * (max_norm / (norm + 1e-7))
+    return out
+
+
+def np_scaled_grad(index, grad_out, num, padding_idx):
+    """dweight[r] = sum of grad_out[s] / count[r] over s with index[s] = r; 0 for the padding row."""
+    flat = index.ravel()
+    counts = np.bincount(flat, minlength=num)  # padding positions counted too, as torch
+    ref = np.zeros((num, grad_out.shape[-1]))
+    np.add.at(ref, flat, grad_out.reshape(len(flat), -1) / counts[flat][:, None])
+    if padding_idx is not None:
+        ref[padding_idx] = 0
+    return ref
+
+
+@given(st.integers(2, 6), st.integers(1, 3), st.sampled_from([None, 0, -1]), st.integers(0, 2**16))
+def test_embedding_scale_grad_by_freq(num, dim, padding_idx, seed):
+    rng = np.random.default_rng(seed)
+    weight, index = rng.standard_normal((num, dim)), rng.integers(0, num, (3, 4))
+    grad_out = rng.standard_normal((3, 4, dim))
+    w = leaf(weight)
+    out = embedding(tinygen.tensor(index), w, padding_idx, scale_grad_by_freq=True)
+    np.testing.assert_array_equal(out.numpy(), weight[index])
+    (out * tinygen.tensor(grad_out)).sum().backward()
+    pad_row = None if padding_idx is None else padding_idx % num
+    np.testing.assert_allclose(w.grad.numpy(), np_scaled_grad(index, grad_out, num, pad_row), rtol=1e-13)
+
+    def linear(w):  # the backward is C^-1 S dy: its adjoint (second order) must be G C^-1
+        return embedding(tinygen.tensor(index), w, padding_idx, scale_grad_by_freq=True) * tinygen.tensor(
+            grad_out
+        )
+
+    assert gradgradcheck(linear, [leaf(weight)])
+    # Each index at most once (and padding_idx None): every count is 1 and the scaled gradient
+    # is the true one; with repeats it is deliberately not (it divides by the counts).
+    unique = tinygen.tensor(rng.permutation(num)[: min(num, 4)])
+    assert gradcheck(lambda w: embedding(unique, w, scale_grad_by_freq=True) ** 2, [leaf(weight)])
+
+
+def test_embedding_scale_grad_by_freq_counts():
+    """Row 2 read three times, row 0 once, the padding row 1 twice: 1/3, 1 and 0."""
+    w = leaf(np.zeros((4, 2)))
+    embedding(tinygen.tensor([[2, 1, 2], [0, 2, 1]]), w, 1, scale_grad_by_freq=True).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [[1, 1], [0, 0], [1, 1], [0, 0]], rtol=1e-15)
+    w = leaf(np.array([[1.0], [2.0], [3.0]]))
+    (embedding(tinygen.tensor([2, 2, 0, 2]), w, scale_grad_by_freq=True) ** 2).sum().backward()
+    g = w.grad.numpy()  # d/dw of 3 w2^2 + w0^2 is (2 w0, 0, 6 w2), scaled by (1, -, 1/3)
+    np.testing.assert_allclose(g, [[2.0], [0.0], [6.0]], rtol=1e-15)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1, np.inf, 3, 0.5, -np.inf])  # p = 0: in the parity tests
+@pytest.mark.parametrize("padding_idx", [None, 1])
+def test_embedding_max_norm(norm_type, padding_idx):
+    rng = np.random.default_rng(7)
+    directions = rng.standard_normal((6, 4))
+    lengths = np.array([2.5, 3.0, 0.5, 4.0, 0.8, 5.0])  # the p-norm each row gets
+    weight = directions / np.linalg.norm(directions, ord=norm_type, axis=1, keepdims=True) * lengths[:, None]
+    index = np.array([[1, 2, 1], [4, 0, 1]])  # rows 0, 1 (three times, the padding row) 2, 4; not 3, 5
+    max_norm = 1.0
+    w = leaf(weight.copy())
+    out = embedding(tinygen.tensor(index), w, padding_idx, max_norm, norm_type)
+    expected = np_renorm(weight, index, max_norm, norm_type)
+    np.testing.assert_allclose(w.numpy(), expected, rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(w.numpy()[[2, 3, 4, 5]], weight[[2, 3, 4, 5]])  # short or not looked up
+    renormed = [np.linalg.norm(w.numpy()[r], ord=norm_type) for r in (0, 1)]  # the padding row too
+    np.testing.assert_allclose(renormed, max_norm, rtol=1e-6)  # once each, though row 1 is read 3 times
+    np.testing.assert_array_equal(out.numpy(), w.numpy()[index])
+    # In place and outside the graph: the output's node leads straight to the leaf.
+    assert w.grad_fn is None and out.grad_fn.name == "EmbeddingBackward"
+    assert out.grad_fn.next_functions[0][0] is w
+    out.sum().backward()
+    counts = np.bincount(index.ravel(), minlength=6).astype(float)
+    if padding_idx is not None:
+        counts[padding_idx] = 0
+    np.testing.assert_array_equal(w.grad.numpy(), np.repeat(counts[:, None], 4, 1))
+    again = w.numpy().copy()
+    embedding(tinygen.tensor(index), w, padding_idx, max_norm, norm_type)
+    np.testing.assert_array_equal(w.numpy(), again)  # renormalised rows are now short enough
+
+
+def test_embedding_max_norm_float32_and_no_grad():
+    weight = np.array([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]], dtype=np.float32)
+    w = tinygen.tensor(weight)  # no grad: renormalised all the same
+    with tinygen.no_grad():
+        out = embedding(tinygen.tensor([0, 0, 1]), w, max_norm=2)
+    assert w.dtype == np.float32 and out.dtype == np.float32
+    np.testing.assert_allclose(w.numpy(), [[1.2, 1.6], [0.3, 0.4], [6.0, 8.0]], rtol=1e-6)
+    assert out.grad_fn is None
+
+
+def test_embedding_module_options():
+    emb = Embedding(5, 2, padding_idx=0, max_norm=1.5, norm_type=1, scale_grad_by_freq=True)
+    assert repr(emb) == "Embedding(5, 2, padding_idx=0, max_norm=1.5, norm_type=1, scale_grad_by_freq=True)"
+    assert repr(Embedding(5, 2, max_norm=2, norm_type=np.inf)) == "Embedding(5, 2, max_norm=2, norm_type=inf)"
+    weight = np.array([[9.0, 9.0], [1.0, 2.0], [0.5, 0.5], [4.0, -4.0], [2.0, 2.0]])
+    emb = Embedding(
+        5, 2, padding_idx=0, max_norm=1.5, norm_type=1, scale_grad_by_freq=True, _weight=leaf(weight)
+    )
+    np.testing.assert_array_equal(emb.weight.numpy(), weight)  # _weight is kept as is, padding row included
+    index = np.array([0, 1, 2, 1, 3])
+    emb(tinygen.tensor(index)).sum().backward()
+    np.testing.assert_allclose(emb.weight.numpy(), np_renorm(weight, index, 1.5, 1), rtol=1e-15)
+    np.testing.assert_array_equal(emb.weight.grad.numpy(), [[0, 0], [1, 1], [1, 1], [1, 1], [0, 0]])
+    frozen = Embedding(3, 2, _weight=tinygen.tensor(np.ones((3, 2))), _freeze=True)
+    assert not frozen.weight.requires_grad
+    assert Embedding(3, 2, dtype=np.float64).weight.dtype == np.float64
+
+
+def test_embedding_option_errors():
+    index, weight = tinygen.tensor([0, 1]), leaf(np.ones((3, 2)))
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match=f"embedding: max_norm must be a positive number, got {bad}"):
+            embedding(index, weight, max_norm=bad)
+    for bad in ("1", True):
+        with pytest.raises(TypeError, match="embedding: max_norm must be None or a positive number"):
+            embedding(index, weight, max_norm=bad)
+    with pytest.raises(TypeError, match="norm_type .* must be a number, got '2'"):
+        embedding(index, weight, max_norm=1.0, norm_type="2")
+    with pytest.raises(ValueError, match="norm_type .* must not be nan"):
+        embedding(index, weight, max_norm=1.0, norm_type=float("nan"))
+    with pytest.raises(TypeError, match="scale_grad_by_freq must be a bool, got 'yes'"):
+        embedding(index, weight, scale_grad_by_freq="yes")
+    with pytest.raises(
+        NotImplementedError, match="embedding: sparse=True .* no sparse tensors; use sparse=False"
+    ):
+        embedding(index, weight, sparse=True)
+    with pytest.raises(NotImplementedError, match="Embedding: sparse=True"):
+        Embedding(3, 2, sparse=True)
+    with pytest.raises(ValueError, match="Embedding: max_norm must be a positive number, got -2"):
+        Embedding(3, 2, max_norm=-2)
+    with pytest.raises(ShapeError, match=r"_weight has shape \(2, 2\), expected .* = \(3, 2\)"):
+        Embedding(3, 2, _weight=tinygen.ones(2, 2))
+    with pytest.raises(ValueError, match="Embedding: num_embeddings must be a non-negative int, got -3"):
+        Embedding(-3, 2)
+    np.testing.assert_array_equal(weight.numpy(), 1)  # nothing renormalised by a rejected call

@@ -65,6 +65,12 @@ CASES = [
         + F["avg_pool2d"](x, (2, 3), 2, (1, 1), True, True, 5).sum()),
     ("embedding", [randn(7, 4)], [np.array([[0, 3, 3, 6], [2, 3, 0, 1]])],
      lambda F, w, idx: F["embedding"](idx, w) + F["embedding"](idx, w, padding_idx=3) * 2),
+    ("embedding_scale_grad_by_freq", [randn(7, 4)], [np.array([[0, 3, 3, 6], [2, 3, 0, 3]])],
+     lambda F, w, idx: F["embedding"](idx, w, scale_grad_by_freq=True)
+        + F["embedding"](idx, w, padding_idx=3, scale_grad_by_freq=True) * 2),
+    ("embedding_max_norm", [randn(7, 4) * 2], [np.array([[0, 3, 3, 6], [2, 3, 0, 1]])],
+     lambda F, w, idx: F["embedding"](idx, w, max_norm=2.5, norm_type=3) * 2
+        + F["embedding"](idx, w, padding_idx=3, max_norm=1.5, scale_grad_by_freq=True)),
 ]
 # fmt: on
 
@@ -140,6 +146,18 @@ MODULES = [
         dict(count_include_pad=False),
     ),
     (lambda nn: nn.Embedding(10, 3, padding_idx=-2), Embedding, (10, 3), dict(padding_idx=-2)),
+    (
+        lambda nn: nn.Embedding(10, 3, max_norm=1, norm_type=float("inf"), scale_grad_by_freq=True),
+        Embedding,
+        (10, 3),
+        dict(max_norm=1, norm_type=float("inf"), scale_grad_by_freq=True),
+    ),
+    (
+        lambda nn: nn.Embedding(4, 2, padding_idx=0, max_norm=2.5, norm_type=2),
+        Embedding,
+        (4, 2),
+        dict(padding_idx=0, max_norm=2.5, norm_type=2),
+    ),
 ]
 
 
@@ -152,6 +170,50 @@ def test_modules_state_dict_and_repr(make_torch, ours, args, kwargs):
         assert mine.state_dict()[key].shape == tuple(value.shape), key
         if key != "weight" or not isinstance(mine, Embedding):
             np.testing.assert_array_equal(mine.state_dict()[key].numpy(), value.numpy(), err_msg=key)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1, float("inf"), 3, 0.5, 0, float("-inf"), -1])
+@pytest.mark.parametrize("padding_idx", [None, 2])
+@pytest.mark.parametrize("scale_grad_by_freq", [False, True])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_embedding_max_norm_matches_torch(norm_type, padding_idx, scale_grad_by_freq, dtype, rtol):
+    """The renormalised weight (in place), the output and the weight gradient, for every p."""
+    weight = (randn(8, 5) * 1.5).astype(dtype)
+    index = np.array([[2, 5, 5, 0], [7, 2, 5, 3]])  # rows 1, 4 and 6 are not looked up
+    norms = np.linalg.norm(weight[np.unique(index)].astype(np.float64), ord=norm_type, axis=1)
+    max_norm = 3.5 if norm_type == 0 else float(np.median(norms))  # some rows above, some not
+    grad_out = randn(2, 4, 5).astype(dtype)
+    results = []
+    for lib, to, fn in ((tinygen, tinygen.tensor, embedding), (torch, torch.tensor, torchF.embedding)):
+        w = to(weight.copy(), requires_grad=True)
+        out = fn(to(index), w, padding_idx, max_norm, norm_type, scale_grad_by_freq)
+        (out * to(grad_out)).sum().backward()
+        value = out.detach().numpy() if lib is torch else out.numpy()
+        results.append((w.detach().numpy() if lib is torch else w.numpy(), value, w.grad.numpy()))
+    renormed = ~np.isclose(results[1][0], weight, rtol=0, atol=0).all(axis=1)
+    assert renormed.any() and not renormed.all() and not renormed[[1, 4, 6]].any()  # the case is mixed
+    for name, ours, theirs in zip(("weight", "output", "weight gradient"), *results, strict=True):
+        assert ours.dtype == theirs.dtype, name
+        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol * 1e-2, err_msg=name)
+
+
+def test_embedding_module_with_options_matches_torch():
+    theirs = torch.nn.Embedding(8, 5, padding_idx=2, max_norm=1.2, norm_type=3, scale_grad_by_freq=True)
+    theirs.double()
+    weight = theirs.weight.detach().numpy().copy() * 2
+    with torch.no_grad():
+        theirs.weight.copy_(torch.tensor(weight))
+    mine = Embedding(8, 5, padding_idx=2, max_norm=1.2, norm_type=3, scale_grad_by_freq=True,
+                     _weight=tinygen.tensor(weight))  # fmt: skip
+    assert repr(mine) == repr(theirs)
+    for index in (np.array([[2, 5, 5, 0], [7, 2, 5, 3]]), np.array([1, 1, 2])):
+        grad_out = randn(*index.shape, 5)
+        out_mine, out_theirs = mine(tinygen.tensor(index)), theirs(torch.tensor(index))
+        (out_mine * tinygen.tensor(grad_out)).sum().backward()
+        (out_theirs * torch.tensor(grad_out)).sum().backward()
+        np.testing.assert_allclose(out_mine.numpy(), out_theirs.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(mine.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(mine.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("momentum", [0.1, None])

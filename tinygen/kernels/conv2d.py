@@ -85,7 +85,7 @@ def conv2d_forward(x, weight, bias, out_size, stride, padding, dilation, groups)
         else:  # add the bias while copying into NCHW order
             xp.add(y, bias.reshape(groups, -1, 1), out=out_rows)
 
-    backend.run_batch(forward_rows, n, _cols_bytes(out_size, weight.shape, groups, x.itemsize), x)
+    backend.run_batch(forward_rows, n, cols_bytes(out_size, weight.shape, groups, x.itemsize), x)
     return out
 
 
@@ -102,12 +102,16 @@ def conv2d_grad_weight(x, grad_out, kernel, stride, padding, dilation, groups):
         return group_major(grad_out[rows], groups) @ cols_t.transpose(0, 2, 1)  # (g, O/g, kH*kW*C/g)
 
     zero = xp.zeros((groups, out_channels // groups, kernel[0] * kernel[1] * group_in), dtype=x.dtype)
-    chunks = backend.map_batch(grad_rows, x.shape[0], _cols_bytes(out_size, shape, groups, x.itemsize), x)
+    chunks = backend.map_batch(grad_rows, x.shape[0], cols_bytes(out_size, shape, groups, x.itemsize), x)
     return weight_from_matrix(sum(chunks, zero), shape)
 
 
-def _cols_bytes(out_size, weight_shape, groups, itemsize):
-    """Bytes of im2col's columns for one image: out_h*out_w rows of kH*kW*C entries."""
+def cols_bytes(out_size, weight_shape, groups, itemsize):
+    """Bytes of im2col's columns for one image: out_h*out_w rows of kH*kW*C entries.
+
+    ``weight_shape`` is read as conv2d's, (O, C/g, kH, kW); for conv_transpose2d's weight
+    (C_in, C_out/g, kH, kW) and its input size it gives the size of its columns alike.
+    """
     _, group_in, kh, kw = weight_shape
     return out_size[0] * out_size[1] * kh * kw * group_in * groups * itemsize
 

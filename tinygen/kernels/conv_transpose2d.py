@@ -58,8 +58,7 @@ def conv_transpose2d_forward(x, weight, bias, out_size, stride, padding, dilatio
         if bias is not None:
             out[rows] += bias.reshape(-1, 1, 1)
 
-    cols_bytes = h * w * kh * kw * group_out * groups * x.itemsize
-    backend.run_batch(forward_rows, n, cols_bytes, x)
+    backend.run_batch(forward_rows, n, conv_kernel.cols_bytes((h, w), weight.shape, groups, x.itemsize), x)
     return out
 
 

@@ -48,12 +48,13 @@ def conv_transpose2d_forward(x, weight, bias, out_size, stride, padding, dilatio
     out = xp.empty((n, group_out * groups, *out_size), dtype=x.dtype)
 
     def forward_rows(rows):
-        x_t = group_major(x[rows], groups)  # (g, C_in/g, n_rows*H*W)
+        x_rows = x[rows]
+        x_t = group_major(x_rows, groups)  # (g, C_in/g, n_rows*H*W)
         if channels_last(group_out):  # im2col's layout: the transpose contiguous
             cols_t = (x_t.transpose(0, 2, 1) @ w_t).transpose(0, 2, 1)
         else:
             cols_t = w_t.transpose(0, 2, 1) @ x_t
-        shape = (x_t.shape[2] // (h * w), group_out * groups, *out_size)
+        shape = (x_rows.shape[0], group_out * groups, *out_size)
         col2im(cols_t, shape, (kh, kw), (h, w), stride, padding, dilation, out=out[rows])
         if bias is not None:
             out[rows] += bias.reshape(-1, 1, 1)

@@ -57,6 +57,8 @@ def test_map_batch_covers_the_batch_in_order_in_chunks_of_bounded_size(monkeypat
     assert list(backend.map_batch(lambda rows: rows, 5, 1, np.zeros(1))) == [slice(0, 5)]
     assert list(backend.map_batch(lambda rows: rows, 2, 5000, np.zeros(1))) == [slice(0, 1), slice(1, 2)]
     assert list(backend.map_batch(pytest.fail, 0, 1, np.zeros(1))) == []
+    # any other array (CuPy's on a GPU) is one chunk, whatever its size
+    assert list(backend.map_batch(lambda rows: rows, 23, 300, object())) == [slice(0, 23)]
 
 
 # ----------------------------------------------------------------------------- on a GPU

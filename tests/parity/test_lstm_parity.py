@@ -4,7 +4,8 @@ The same weights (a torch ``state_dict`` loaded into ours), the same inputs and 
 outputs, ``h_n``, ``c_n`` and the gradients of every parameter, of the input and of the
 initial state must agree to round-off in float64 and within float32 tolerance in float32.
 Covered: one and several layers, both directions, ``batch_first``, unbatched input, no bias,
-and inter-layer dropout in eval mode (in training the two libraries draw different masks).
+inter-layer dropout in eval mode (in training the two libraries draw different masks), and
+``proj_size`` (LSTMP: h projected to P < H by ``weight_hr_l{k}``) in all of those layouts.
 """
 
 import numpy as np
@@ -101,23 +102,61 @@ LSTM_CASES = {
         (5, 2, 3),
         True,
     ),
+    # proj_size: h (and output, h_0, h_n) has size P, c keeps size H
+    "proj_one_layer": (dict(input_size=3, hidden_size=5, proj_size=2), (7, 4, 3), False),
+    "proj_one_layer_state": (dict(input_size=3, hidden_size=5, proj_size=3), (7, 4, 3), True),
+    "proj_two_layers_state": (dict(input_size=3, hidden_size=5, num_layers=2, proj_size=2), (6, 2, 3), True),
+    "proj_bidirectional": (
+        dict(input_size=3, hidden_size=5, bidirectional=True, proj_size=4),
+        (7, 4, 3),
+        False,
+    ),
+    "proj_bidirectional_two_layers_state": (
+        dict(input_size=3, hidden_size=5, num_layers=2, bidirectional=True, proj_size=2),
+        (6, 2, 3),
+        True,
+    ),
+    "proj_batch_first_state": (
+        dict(input_size=2, hidden_size=4, num_layers=2, batch_first=True, bidirectional=True, proj_size=1),
+        (3, 5, 2),
+        True,
+    ),
+    "proj_unbatched": (dict(input_size=3, hidden_size=4, num_layers=2, proj_size=2), (6, 3), True),
+    "proj_unbatched_bidirectional_no_state": (
+        dict(input_size=3, hidden_size=4, num_layers=2, bidirectional=True, proj_size=3),
+        (6, 3),
+        False,
+    ),
+    "proj_no_bias": (dict(input_size=3, hidden_size=4, bias=False, proj_size=2), (5, 2, 3), True),
+    "proj_no_bias_bidirectional_two_layers": (
+        dict(input_size=3, hidden_size=4, num_layers=2, bias=False, bidirectional=True, proj_size=2),
+        (5, 2, 3),
+        True,
+    ),
+    "proj_dropout_eval": (
+        dict(input_size=3, hidden_size=4, num_layers=3, dropout=0.5, proj_size=2),
+        (5, 2, 3),
+        True,
+    ),
 }
 
 
 def initial_state(rng, kwargs, shape, dtype):
-    """``(h_0, c_0)`` of shape ``(D*num_layers, [N,] H)`` for an ``LSTM(**kwargs)`` and an input ``shape``."""
+    """``(h_0, c_0)`` for ``LSTM(**kwargs)``: ``(D*num_layers, [N,] P or H)``, ``(D*num_layers, [N,] H)``."""
     layers = kwargs.get("num_layers", 1) * (2 if kwargs.get("bidirectional") else 1)
     batch = () if len(shape) == 2 else (shape[0] if kwargs.get("batch_first") else shape[1],)
-    return tuple(rng.standard_normal((layers, *batch, kwargs["hidden_size"])).astype(dtype) for _ in range(2))
+    sizes = (kwargs.get("proj_size") or kwargs["hidden_size"], kwargs["hidden_size"])
+    return tuple(rng.standard_normal((layers, *batch, size)).astype(dtype) for size in sizes)
 
 
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "per_step"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", list(LSTM_CASES))
 def test_lstm_matches_torch(case, dtype, fused):
     kwargs, shape, with_state = LSTM_CASES[case]
     theirs, ours = make_pair(torch.nn.LSTM, LSTM, dtype, fused=fused, **kwargs)
-    if case.startswith("dropout_eval"):
+    if "dropout_eval" in case:
         theirs.eval()
         ours.eval()
     rng = np.random.default_rng(0)
@@ -160,6 +199,11 @@ def test_state_dict_keys_and_shapes_match_torch():
             torch.nn.LSTM(3, 5, num_layers=2, bias=False, bidirectional=True),
             LSTM(3, 5, num_layers=2, bias=False, bidirectional=True),
         ),
+        (torch.nn.LSTM(3, 5, num_layers=2, proj_size=2), LSTM(3, 5, num_layers=2, proj_size=2)),
+        (
+            torch.nn.LSTM(3, 5, num_layers=2, bias=False, bidirectional=True, proj_size=4),
+            LSTM(3, 5, num_layers=2, bias=False, bidirectional=True, proj_size=4),
+        ),
         (torch.nn.LSTMCell(3, 5), LSTMCell(3, 5)),
         (torch.nn.LSTMCell(3, 5, bias=False), LSTMCell(3, 5, bias=False)),
     ]:
@@ -180,13 +224,17 @@ def test_init_range_matches_torch():
     assert abs(ours.std() - theirs.std()) < 0.01  # uniform on [-0.25, 0.25]: std 0.144
 
 
+@pytest.mark.parametrize("proj_size", [0, 2])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("bidirectional", [True, False])
-def test_flat_weights_order_matches_torch(bias, bidirectional):
-    theirs, ours = make_pair(torch.nn.LSTM, LSTM, np.float64, 3, 4, 3, bias, bidirectional=bidirectional)
+def test_flat_weights_order_matches_torch(bias, bidirectional, proj_size):
+    theirs, ours = make_pair(
+        torch.nn.LSTM, LSTM, np.float64, 3, 4, 3, bias, bidirectional=bidirectional, proj_size=proj_size
+    )
     their_flat = [w.detach().numpy() for w in theirs._flat_weights]
     our_flat = [w.numpy() for w in ours.flat_weights()]
     assert len(our_flat) == len(their_flat) == len(theirs._flat_weights_names)
+    assert [name for name, _ in ours.named_parameters()] == theirs._flat_weights_names
     for name, a, b in zip(theirs._flat_weights_names, our_flat, their_flat, strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
 
@@ -196,9 +244,26 @@ def test_positional_arguments_repr_and_warning_match_torch():
     assert repr(LSTM(*args)) == repr(torch.nn.LSTM(*args))
     for kwargs in [dict(bidirectional=True), dict(num_layers=2, dropout=1), dict(dropout=0.0)]:
         assert repr(LSTM(3, 4, **kwargs)) == repr(torch.nn.LSTM(3, 4, **kwargs))
+    proj_cases = [
+        ((3, 4), dict(proj_size=2)),
+        ((3, 4, 2, False, True, 0.25, True, 3), {}),  # proj_size is the last positional argument
+        ((3, 4), dict(proj_size=0, num_layers=2)),
+        ((3, 4, 1), dict(proj_size=1, bias=False)),
+    ]
+    for args, kwargs in proj_cases:
+        assert repr(LSTM(*args, **kwargs)) == repr(torch.nn.LSTM(*args, **kwargs))
     for lib_lstm in (LSTM, torch.nn.LSTM):
         with pytest.warns(UserWarning, match="num_layers greater than 1"):
             lib_lstm(3, 4, dropout=0.5)
         for bad in (-0.5, 2, True):
             with pytest.raises(ValueError, match="dropout"):
                 lib_lstm(3, 4, num_layers=2, dropout=bad)
+
+
+@pytest.mark.parametrize("bad", [-1, 4, 5])
+def test_proj_size_out_of_range_raises_value_error_in_both(bad):
+    """PyTorch: ``0 <= proj_size < hidden_size`` or ValueError; ours names the value and the bound."""
+    with pytest.raises(ValueError, match="proj_size"):
+        torch.nn.LSTM(3, 4, proj_size=bad)
+    with pytest.raises(ValueError, match=rf"LSTM: proj_size is {bad}, expected"):
+        LSTM(3, 4, proj_size=bad)

@@ -35,6 +35,10 @@ dozen, and its backward is one pass. Over a sequence, ``layer_forward`` computes
 ``x @ W_ih^T`` for all T steps in one matrix product, so each step does one small product
 ``h @ W_hh^T``.
 
+**Projection** (``nn.LSTM(proj_size=P)``): the layer kernels take an optional ``W_hr (P, H)``;
+the cell's ``h`` above is then ``r``, and the layer's hidden state is ``h = r @ W_hr^T``
+(``(N, P)``); backward feeds ``dr = dh @ W_hr`` to the cell and ``dW_hr = sum_t dh_t^T r_t``.
+
 Derivations, BPTT and the second derivative: ``docs/kernels/lstm.md``.
 """
 
@@ -120,17 +124,19 @@ def pointwise_backward(xp, acts, c_prev, tanh_c, h, grad_h, grad_c):
     return grad_gates.reshape(acts.shape[0], -1, *acts.shape[3:]), grad_c_prev
 
 
-def layer_forward(xp, x, h0, c0, w_ih, w_hh, bias):
+def layer_forward(xp, x, h0, c0, w_ih, w_hh, bias, w_hr=None):
     """One LSTM layer over a sequence ``x`` ``(T, N, F)``; ``bias`` is ``b_ih + b_hh`` or None.
 
-    Returns ``hs`` and ``cs`` (``(T+1, N, H)``, step 0 is the initial state), ``acts``
-    (``(T, N, 4, H)``) and ``tanh_cs`` (``(T, N, H)``). ``x @ W_ih^T + bias`` is one product
+    Returns ``hs`` (``(T+1, N, R)``, step 0 is the initial state; R = P with a projection
+    ``w_hr`` ``(P, H)``, else H), ``cs`` (``(T+1, N, H)``), ``acts`` (``(T, N, 4, H)``),
+    ``tanh_cs`` (``(T, N, H)``) and ``rs`` (``(T, N, H)``, the unprojected ``o * tanh(c)``;
+    without a projection it is the view ``hs[1:]``). ``x @ W_ih^T + bias`` is one product
     for all steps (the bias as a column of ``W_ih`` against a column of ones in ``x``). The
     sigmoid gates' ``1/2`` of ``s(z) = tanh(z/2)/2 + 1/2`` is folded into the weights, so a
     step is a product, an add, one tanh over ``4H``, the affine ``* scale + shift`` and the
-    cell update, all written into preallocated arrays.
+    cell update (plus ``h = r @ W_hr^T`` with a projection), all into preallocated arrays.
     """
-    steps, batch, hidden = x.shape[0], x.shape[1], w_hh.shape[1]
+    steps, batch, hidden, out_size = x.shape[0], x.shape[1], w_hh.shape[0] // 4, w_hh.shape[1]
     scale, shift = _scale_and_shift(xp, x.dtype, 2)  # (4, 1)
     row_scale = xp.repeat(scale[:, 0], hidden)[:, None]  # (4H, 1): scales the rows of W_ih, W_hh
     flat_x = x.reshape(steps * batch, -1)
@@ -141,9 +147,12 @@ def layer_forward(xp, x, h0, c0, w_ih, w_hh, bias):
     scaled_w_hh_t = xp.ascontiguousarray((w_hh * row_scale).T)
     scale = xp.broadcast_to(scale, (batch, 4, hidden)).copy()  # full size: faster than broadcasting
     shift = xp.broadcast_to(shift, (batch, 4, hidden)).copy()
-    hs = xp.empty((steps + 1, batch, hidden), dtype=x.dtype)
-    cs = xp.empty_like(hs)
+    hs = xp.empty((steps + 1, batch, out_size), dtype=x.dtype)
+    cs = xp.empty((steps + 1, batch, hidden), dtype=x.dtype)
     tanh_cs = xp.empty((steps, batch, hidden), dtype=x.dtype)
+    # without a projection the cell writes h = r straight into hs; with one, into rs, then h = r W_hr^T
+    rs = hs[1:] if w_hr is None else xp.empty_like(tanh_cs)
+    w_hr_t = None if w_hr is None else xp.ascontiguousarray(w_hr.T)
     hs[0], cs[0] = h0, c0
     hidden_gates = xp.empty((batch, 4, hidden), dtype=x.dtype)
     for t in range(steps):
@@ -153,16 +162,22 @@ def layer_forward(xp, x, h0, c0, w_ih, w_hh, bias):
         xp.tanh(step, out=step)
         step *= scale
         step += shift
-        cell_update(xp, step, cs[t], cs[t + 1], tanh_cs[t], hs[t + 1])
-    return hs, cs, acts, tanh_cs
+        cell_update(xp, step, cs[t], cs[t + 1], tanh_cs[t], rs[t])
+        if w_hr_t is not None:
+            xp.matmul(rs[t], w_hr_t, out=hs[t + 1])
+    return hs, cs, acts, tanh_cs, rs
 
 
-def layer_backward(xp, needs, grad_out, grad_h_n, grad_c_n, x, hs, cs, acts, tanh_cs, w_ih, w_hh):
+def layer_backward(
+    xp, needs, grad_out, grad_h_n, grad_c_n, x, hs, cs, acts, tanh_cs, rs, w_ih, w_hh, w_hr=None
+):
     """Backpropagation through time for :func:`layer_forward`, one fused cell backward per step.
 
     The weight gradients need no loop: ``dW_hh = sum_t dgates_t^T h_{t-1}`` is one product
-    of the stacked ``dgates`` with the stacked ``h``, and so are ``dW_ih``, ``dx`` and ``db``.
-    Returns the gradients of ``(x, h0, c0, w_ih, w_hh, bias)``, None where ``needs`` is False.
+    of the stacked ``dgates`` with the stacked ``h``, and so are ``dW_ih``, ``dx``, ``db`` and,
+    with a projection ``h_t = r_t W_hr^T``, ``dW_hr = sum_t dh_t^T r_t``; the cell then takes
+    ``dr_t = dh_t W_hr`` in place of ``dh_t``. Returns the gradients of ``(x, h0, c0, w_ih,
+    w_hh, bias, w_hr)``, None where ``needs`` is False (or where ``w_hr`` is None).
     """
     steps, batch, _, hidden = acts.shape
     scale, shift = _scale_and_shift(xp, acts.dtype, 2)
@@ -173,25 +188,36 @@ def layer_backward(xp, needs, grad_out, grad_h_n, grad_c_n, x, hs, cs, acts, tan
     grad_gates = xp.empty_like(acts)
     grad_h = grad_h_n + grad_out[steps - 1]
     grad_c = grad_c_n
-    grad_c_buffers = (xp.empty_like(grad_h), xp.empty_like(grad_h))  # this step's and the last's
+    grad_c_buffers = (xp.empty_like(grad_c_n), xp.empty_like(grad_c_n))  # this step's and the last's
     slope = xp.empty((batch, 4, hidden), dtype=acts.dtype)
+    grad_r = grad_h  # without a projection, r = h
+    if w_hr is not None:
+        grad_hs = xp.empty((steps, batch, w_hr.shape[0]), dtype=acts.dtype)  # dh_t, stacked for dW_hr
+        grad_r = xp.empty((batch, hidden), dtype=acts.dtype)
     for t in reversed(range(steps)):
         if t < steps - 1:
             grad_h += grad_out[t]
+        if w_hr is not None:
+            grad_hs[t] = grad_h
+            xp.matmul(grad_h, w_hr, out=grad_r)
         work = (grad_c_buffers[t % 2], slope)
         grad_c = cell_backward(
-            xp, acts[t], cs[t], tanh_cs[t], hs[t + 1], grad_h, grad_c, grad_gates[t], scale_sq, shift, work
+            xp, acts[t], cs[t], tanh_cs[t], rs[t], grad_r, grad_c, grad_gates[t], scale_sq, shift, work
         )
         xp.matmul(grad_gates[t].reshape(batch, 4 * hidden), w_hh, out=grad_h)
     flat = grad_gates.reshape(steps * batch, 4 * hidden)
     flat_x = x.reshape(steps * batch, -1)
+    grad_w_hr = None
+    if w_hr is not None and needs[6]:
+        grad_w_hr = grad_hs.reshape(steps * batch, -1).T @ rs.reshape(steps * batch, hidden)
     return (
         (flat @ w_ih).reshape(x.shape) if needs[0] else None,
         grad_h,
         grad_c,
         flat.T @ flat_x if needs[3] else None,
-        flat.T @ hs[:-1].reshape(steps * batch, hidden) if needs[4] else None,
+        flat.T @ hs[:-1].reshape(steps * batch, hs.shape[2]) if needs[4] else None,
         flat.sum(0) if needs[5] else None,
+        grad_w_hr,
     )
 
 
@@ -268,52 +294,60 @@ class LSTMCellPointwiseGrad(Function):
 
 
 class LSTMLayer(Function):
-    """A whole layer, ``(x, h0, c0, W_ih, W_hh, b_ih, b_hh) -> (output, h_n, c_n)``, as one node.
+    """A layer, ``(x, h0, c0, W_ih, W_hh, b_ih, b_hh[, W_hr]) -> (output, h_n, c_n)``, as one node.
 
     The input product for all steps and the BPTT loop are written by hand
-    (:func:`layer_forward`, :func:`layer_backward`). First order only: its backward node
-    :class:`LSTMLayerGrad` refuses to be differentiated again.
+    (:func:`layer_forward`, :func:`layer_backward`); ``W_hr`` (or None) is the projection
+    ``h_t = (o_t * tanh(c_t)) @ W_hr^T`` of ``nn.LSTM(proj_size=P)``. First order only: its
+    backward node :class:`LSTMLayerGrad` refuses to be differentiated again.
     """
 
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=None):
         xp = backend.get_array_module(x.data)
         bias = None
         for b in (b_ih, b_hh):
             if b is not None:
                 bias = b.data if bias is None else bias + b.data
-        hs, cs, acts, tanh_cs = layer_forward(xp, x.data, h0.data, c0.data, w_ih.data, w_hh.data, bias)
-        ctx.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, hs, cs, acts, tanh_cs)
+        w_hr_data = None if w_hr is None else w_hr.data
+        hs, cs, acts, tanh_cs, rs = layer_forward(
+            xp, x.data, h0.data, c0.data, w_ih.data, w_hh.data, bias, w_hr_data
+        )
+        ctx.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, hs, cs, acts, tanh_cs, rs)
         return hs[1:], hs[-1], cs[-1]
 
     @staticmethod
     def backward(ctx, grad_out, grad_h_n, grad_c_n):
-        inputs, arrays = ctx.saved_tensors[:7], [t.data for t in ctx.saved_tensors[7:]]
-        needs = ctx.needs_input_grad
+        inputs, arrays = ctx.saved_tensors[:8], [t.data for t in ctx.saved_tensors[8:]]
+        needs = (*ctx.needs_input_grad, False)[:8]  # W_hr may have been left out of apply
         bias_needed = needs[5] or needs[6]
-        flags = (*needs[:5], bias_needed)
+        flags = (*needs[:5], bias_needed, needs[7])
         # the inputs go in as tensors, so that under create_graph=True the gradients stay attached
         # to them and a second derivative reaches LSTMLayerGrad.backward (and fails loudly)
         grads = iter(LSTMLayerGrad.apply(grad_out, grad_h_n, grad_c_n, flags, *inputs, *arrays))
         grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh = [next(grads) if need else None for need in needs[:5]]
         grad_bias = next(grads) if bias_needed else None
+        grad_w_hr = next(grads) if needs[7] else None
         grad_b_ih = grad_bias if needs[5] else None
         grad_b_hh = (grad_bias if not needs[5] else Tensor(grad_bias.data.copy())) if needs[6] else None
-        return grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
+        grads = (grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh, grad_w_hr)
+        return grads[: len(ctx.needs_input_grad)]
 
 
 class LSTMLayerGrad(Function):
     """The BPTT of :class:`LSTMLayer` as a node, so that differentiating it again fails loudly.
 
-    Returns only the gradients ``needs`` asks for, in the order ``x, h0, c0, w_ih, w_hh, bias``.
+    Returns only the gradients ``needs`` asks for, in the order ``x, h0, c0, w_ih, w_hh, bias, w_hr``.
     """
 
     @staticmethod
-    def forward(ctx, grad_out, grad_h_n, grad_c_n, needs, x, h0, c0, w_ih, w_hh, b_ih, b_hh, *arrays):
+    def forward(ctx, grad_out, grad_h_n, grad_c_n, needs, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, *arrays):
         xp = backend.get_array_module(x.data)
+        w_hr_data = None if w_hr is None else w_hr.data
         grads = layer_backward(
-            xp, needs, grad_out.data, grad_h_n.data, grad_c_n.data, x.data, *arrays, w_ih.data, w_hh.data
-        )
+            xp, needs, grad_out.data, grad_h_n.data, grad_c_n.data, x.data, *arrays, w_ih.data, w_hh.data,
+            w_hr_data,
+        )  # fmt: skip
         return tuple(g for g, need in zip(grads, needs, strict=True) if need)
 
     @staticmethod
@@ -376,27 +410,44 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):  # noqa: A002  (PyTo
     return (h, c) if batched else (sh.squeeze(h, 0), sh.squeeze(c, 0))
 
 
-def _initial_state(op, hx, shape, like, names):
-    """``hx = (h, c)`` checked against ``shape``, or two zero tensors when ``hx`` is None."""
+def _initial_state(op, hx, shape, like, names, cell_shape=None, hints=("", "")):
+    """``hx = (h, c)`` checked against ``shape`` (``cell_shape`` for c, if given), or zeros when None.
+
+    ``hints`` are appended to the two shape messages (what each dim of the expected shape is).
+    """
+    shapes = (shape, shape if cell_shape is None else cell_shape)
     if hx is None:
         xp = backend.get_array_module(like.data)
         zeros = Tensor(xp.zeros(shape, dtype=like.dtype))
-        return zeros, zeros
+        return zeros, zeros if cell_shape is None else Tensor(xp.zeros(cell_shape, dtype=like.dtype))
     if not isinstance(hx, (tuple, list)) or len(hx) != 2:
         raise TypeError(f"{op}: hx must be a tuple (h, c) or None, got {type(hx).__name__}")
-    for name, state in zip(names, hx, strict=True):
-        if state.shape != shape:
-            raise ShapeError(f"{op}: {name}.shape is {state.shape}, expected {shape}")
+    for name, state, expected, hint in zip(names, hx, shapes, hints, strict=True):
+        if state.shape != expected:
+            raise ShapeError(f"{op}: {name}.shape is {state.shape}, expected {expected}{hint}")
         if state.dtype != like.dtype:
             raise DTypeError(f"{op}: {name}.dtype is {state.dtype}, expected input's {like.dtype}")
     return tuple(hx)
 
 
-def _check_weights(op, input, w_ih, w_hh, b_ih, b_hh, *names):  # noqa: A002
-    """Shapes and dtypes of one layer's weights against its input, naming the argument at fault."""
-    hidden = w_hh.shape[-1] if w_hh.ndim == 2 else None
-    if w_hh.ndim != 2 or w_hh.shape[0] != 4 * hidden:
-        raise ShapeError(f"{op}: {names[1]}.shape is {w_hh.shape}, expected (4*hidden_size, hidden_size)")
+def _check_weights(op, input, w_ih, w_hh, b_ih, b_hh, *names, w_hr=None):  # noqa: A002
+    """Shapes and dtypes of one layer's weights against its input, naming the argument at fault.
+
+    With a projection ``w_hr`` ``(P, H)`` (its name is ``names[4]``), ``w_hh`` must be ``(4H, P)``.
+    """
+    if w_hr is None:
+        hidden = w_hh.shape[-1] if w_hh.ndim == 2 else None
+        if w_hh.ndim != 2 or w_hh.shape[0] != 4 * hidden:
+            raise ShapeError(f"{op}: {names[1]}.shape is {w_hh.shape}, expected (4*hidden_size, hidden_size)")
+    else:
+        if w_hr.ndim != 2:
+            raise ShapeError(f"{op}: {names[4]}.shape is {w_hr.shape}, expected (proj_size, hidden_size)")
+        hidden = w_hr.shape[1]
+        if w_hh.shape != (4 * hidden, w_hr.shape[0]):
+            raise ShapeError(
+                f"{op}: {names[1]}.shape is {w_hh.shape}, expected (4*hidden_size, proj_size) = "
+                f"{(4 * hidden, w_hr.shape[0])} for {names[4]}.shape = {w_hr.shape} (proj_size, hidden_size)"
+            )
     expected = {
         names[0]: (w_ih, (4 * hidden, input.shape[-1])),
         names[2]: (b_ih, (4 * hidden,)),
@@ -409,6 +460,7 @@ def _check_weights(op, input, w_ih, w_hh, b_ih, b_hh, *names):  # noqa: A002
             raise ShapeError(
                 f"{op}: {name}.shape is {tensor.shape}, expected {shape} for input {input.shape}"
             )
-    for name, tensor in zip(names, (w_ih, w_hh, b_ih, b_hh), strict=True):
+    tensors = (w_ih, w_hh, b_ih, b_hh) if w_hr is None else (w_ih, w_hh, b_ih, b_hh, w_hr)
+    for name, tensor in zip(names, tensors, strict=True):
         if tensor is not None and tensor.dtype != input.dtype:
             raise DTypeError(f"{op}: {name}.dtype is {tensor.dtype}, expected input's dtype {input.dtype}")

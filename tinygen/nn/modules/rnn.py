@@ -10,7 +10,7 @@ import warnings
 
 import numpy
 
-from tinygen.kernels.lstm import _check_dropout, lstm
+from tinygen.kernels.lstm import _check_dropout, _check_proj_size, lstm
 from tinygen.kernels.lstm_cell import lstm_cell
 from tinygen.nn import init
 from tinygen.nn.module import Module, Parameter
@@ -21,31 +21,34 @@ def _parameter(*shape):
 
 
 class LSTM(Module):
-    """A multi-layer LSTM over a sequence: PyTorch's ``nn.LSTM`` (without ``proj_size``).
+    """A multi-layer LSTM over a sequence: PyTorch's ``nn.LSTM``, ``proj_size`` included.
 
     For each layer, direction and step (gates in PyTorch's order i, f, g, o; ``s`` = sigmoid)::
 
         i, f, g, o = s, s, tanh, s  of  (x_t @ W_ih^T + b_ih + h_{t-1} @ W_hh^T + b_hh)
         c_t = f * c_{t-1} + i * g
-        h_t = o * tanh(c_t)
+        h_t = o * tanh(c_t)                      (proj_size = 0)
+        h_t = (o * tanh(c_t)) @ W_hr^T           (proj_size = P > 0: h has size P, c keeps size H)
 
     Layer k > 0 reads the output of layer k - 1, passed through dropout with probability
     ``dropout`` while training (never after the last layer). With ``bidirectional=True`` each
     layer also runs a second LSTM (the ``_reverse`` parameters) from step L down to step 1; its
     h sequence is concatenated after the forward one on the last dim.
 
-    Shape (``D = 2`` if ``bidirectional`` else 1):
+    Shape (``D = 2`` if ``bidirectional`` else 1; ``R = proj_size`` if ``proj_size > 0`` else ``H``):
         - input: ``(L, N, H_in)``, ``(N, L, H_in)`` with ``batch_first=True``, or unbatched ``(L, H_in)``
-        - hx: ``(h_0, c_0)``, each ``(D*num_layers, N, H)`` (``(D*num_layers, H)`` unbatched); zeros if None
-        - output: ``(L, N, D*H)`` (``(N, L, D*H)`` with ``batch_first``), the last layer's h at every step
-        - h_n, c_n: ``(D*num_layers, N, H)``, the state after the last step, ordered layer 0
-          forward, layer 0 reverse, layer 1 forward, ...
+        - hx: ``(h_0, c_0)``, ``h_0`` ``(D*num_layers, N, R)`` and ``c_0`` ``(D*num_layers, N, H)``
+          (no N unbatched); zeros if None
+        - output: ``(L, N, D*R)`` (``(N, L, D*R)`` with ``batch_first``), the last layer's h at every step
+        - h_n ``(D*num_layers, N, R)``, c_n ``(D*num_layers, N, H)``: the state after the last
+          step, ordered layer 0 forward, layer 0 reverse, layer 1 forward, ...
 
     Parameters, named and ordered as in PyTorch so that its ``state_dict`` loads: for each
-    layer k, ``weight_ih_l{k}`` ``(4H, H_in)`` for k = 0 (``(4H, D*H)`` above),
-    ``weight_hh_l{k}`` ``(4H, H)``, ``bias_ih_l{k}`` and ``bias_hh_l{k}`` ``(4H,)``, then the
-    same with the suffix ``_reverse`` when bidirectional; all drawn from
-    ``U(-1/sqrt(H), 1/sqrt(H))``.
+    layer k, ``weight_ih_l{k}`` ``(4H, H_in)`` for k = 0 (``(4H, D*R)`` above),
+    ``weight_hh_l{k}`` ``(4H, R)``, ``bias_ih_l{k}`` and ``bias_hh_l{k}`` ``(4H,)``, then
+    ``weight_hr_l{k}`` ``(P, H)`` if ``proj_size > 0``; then the same with the suffix
+    ``_reverse`` when bidirectional; all drawn from ``U(-1/sqrt(H), 1/sqrt(H))``.
+    ``proj_size`` must be an int with ``0 <= proj_size < hidden_size``.
 
     ``dropout`` must be a number in [0, 1]; a non-zero value with ``num_layers=1`` does nothing,
     and warns, as in PyTorch. The masks come from the seeded default generator
@@ -67,6 +70,7 @@ class LSTM(Module):
         batch_first=False,
         dropout=0.0,
         bidirectional=False,
+        proj_size=0,
         *,
         fused=True,
     ):
@@ -77,6 +81,11 @@ class LSTM(Module):
                 f"{input_size}, {hidden_size}, {num_layers}"
             )
         _check_dropout("LSTM", dropout)
+        _check_proj_size("LSTM", proj_size)
+        if proj_size >= hidden_size:
+            raise ValueError(
+                f"LSTM: proj_size is {proj_size}, expected less than hidden_size = {hidden_size}"
+            )
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"LSTM: dropout is applied to the output of every layer but the last, so non-zero "
@@ -87,16 +96,19 @@ class LSTM(Module):
             )
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.fused = bias, batch_first, fused
-        self.dropout, self.bidirectional = float(dropout), bidirectional
+        self.dropout, self.bidirectional, self.proj_size = float(dropout), bidirectional, proj_size
         directions = 2 if bidirectional else 1
+        out_size = proj_size if proj_size > 0 else hidden_size  # the size of h
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else directions * hidden_size
+            layer_input = input_size if layer == 0 else directions * out_size
             for suffix in ["", "_reverse"][:directions]:
                 setattr(self, f"weight_ih_l{layer}{suffix}", _parameter(4 * hidden_size, layer_input))
-                setattr(self, f"weight_hh_l{layer}{suffix}", _parameter(4 * hidden_size, hidden_size))
+                setattr(self, f"weight_hh_l{layer}{suffix}", _parameter(4 * hidden_size, out_size))
                 if bias:
                     setattr(self, f"bias_ih_l{layer}{suffix}", _parameter(4 * hidden_size))
                     setattr(self, f"bias_hh_l{layer}{suffix}", _parameter(4 * hidden_size))
+                if proj_size > 0:  # registered last: PyTorch's _flat_weights order
+                    setattr(self, f"weight_hr_l{layer}{suffix}", _parameter(proj_size, hidden_size))
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -105,9 +117,9 @@ class LSTM(Module):
             init.uniform_(p, -bound, bound)
 
     def flat_weights(self):
-        """The parameters in PyTorch's ``_flat_weights`` order (per layer, per direction, 2 or 4).
+        """The parameters in PyTorch's ``_flat_weights`` order (per layer, per direction, 2 to 5).
 
-        ``[w_ih_l0, w_hh_l0, b_ih_l0, b_hh_l0, w_ih_l0_reverse, ..., w_ih_l1, ...]``.
+        ``[w_ih_l0, w_hh_l0, b_ih_l0, b_hh_l0, (w_hr_l0,) w_ih_l0_reverse, ..., w_ih_l1, ...]``.
         """
         return list(self._parameters.values())
 
@@ -122,10 +134,13 @@ class LSTM(Module):
             dropout=self.dropout,
             training=self.training,
             bidirectional=self.bidirectional,
+            proj_size=self.proj_size,
         )
 
     def extra_repr(self):
         text = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size != 0:
+            text += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             text += f", num_layers={self.num_layers}"
         if not self.bias:

@@ -17,16 +17,9 @@ from tinygen.nn.modules.rnn import LSTM, LSTMCell
 from tinygen.testing import gradcheck, gradgradcheck
 from tinygen.testing import strategies as tst
 
-
-def leaf(array):
-    return tinygen.tensor(array, requires_grad=True)
-
+from .lstm_problems import leaf, np_sigmoid
 
 # ----------------------------------------------------------------------------- NumPy reference
-
-
-def np_sigmoid(z):
-    return 1 / (1 + np.exp(-z))
 
 
 def np_cell(gates, c_prev):

@@ -1,9 +1,11 @@
 """The sequence ``lstm`` beyond one direction: ``bidirectional`` and dropout between layers.
 
-Forward against a plain NumPy bidirectional LSTM (its reverse direction walks t = T-1 .. 0
-itself, no flips), gradcheck of both directions fused and per step, fused == per step,
-dropout's semantics (eval, p = 0, p = 1, seeds, the mask being ``F.dropout``'s), the module's
-parameters, warning and repr, and the errors.
+Forward against the plain NumPy LSTM of ``lstm_problems`` (its reverse direction walks
+t = T-1 .. 0 itself, no flips), gradcheck fused and per step, gradgradcheck per step and
+fused == per step to round-off, each for both kinds: ``bidirectional`` and ``projected``
+(``proj_size``, the rest of whose tests are in test_lstm_proj.py); dropout's semantics (eval,
+p = 0, p = 1, seeds, the mask being ``F.dropout``'s), the module's parameters, warning and repr,
+and the errors.
 """
 
 import warnings
@@ -20,126 +22,27 @@ from tinygen.kernels.lstm import lstm
 from tinygen.nn.modules.rnn import LSTM
 from tinygen.random import Generator, default_generator
 from tinygen.testing import gradcheck, gradgradcheck
-from tinygen.testing import strategies as tst
+
+from .lstm_problems import leaf, np_sequence_lstm, random_problem, sequence_function, sequence_problems
+
+# ----------------------------------------------------------------------------- forward and gradients
+
+# kind -> (random_problem's sizes, sequence_problems' arguments, gradgradcheck's smaller ones)
+KINDS = {
+    "bidirectional": (dict(), dict(), dict(max_steps=2, max_batch=1, max_size=2)),
+    "projected": (  # LSTMP, one- or two-way (drawn)
+        dict(hidden=4, proj=2),
+        dict(bidirectional=None, proj=True),
+        dict(max_steps=2, max_batch=1, bidirectional=None, proj=True),
+    ),
+}
 
 
-def leaf(array):
-    return tinygen.tensor(array, requires_grad=True)
-
-
-# ----------------------------------------------------------------------------- NumPy reference
-
-
-def np_sigmoid(z):
-    return 1 / (1 + np.exp(-z))
-
-
-def np_direction(x, h, c, w_ih, w_hh, bias, steps):
-    """One direction of one layer, visiting the steps in the order given; outputs in time order."""
-    outputs = [None] * x.shape[0]
-    for t in steps:
-        i, f, g, o = np.split(x[t] @ w_ih.T + h @ w_hh.T + bias, 4, axis=-1)
-        c = np_sigmoid(f) * c + np_sigmoid(i) * np.tanh(g)
-        h = np_sigmoid(o) * np.tanh(c)
-        outputs[t] = h
-    return np.stack(outputs), h, c
-
-
-def np_bidirectional_lstm(x, h0, c0, params, num_layers):
-    """x (T, N, F), h0/c0 (2 L, N, H), params PyTorch's flat list; output (T, N, 2H), h_n, c_n."""
-    per_group = len(params) // (2 * num_layers)
-    steps = x.shape[0]
-    h_n, c_n = [], []
-    for layer in range(num_layers):
-        outputs = []
-        for direction, order in enumerate([range(steps), range(steps - 1, -1, -1)]):
-            group = 2 * layer + direction
-            w_ih, w_hh, *biases = params[group * per_group : (group + 1) * per_group]
-            bias = sum(biases) if biases else 0.0
-            output, h, c = np_direction(x, h0[group], c0[group], w_ih, w_hh, bias, order)
-            outputs.append(output)
-            h_n.append(h)
-            c_n.append(c)
-        x = np.concatenate(outputs, axis=-1)
-    return x, np.stack(h_n), np.stack(c_n)
-
-
-# ----------------------------------------------------------------------------- strategies
-
-
-@st.composite
-def bidirectional_problems(draw, max_steps=3, max_batch=2, max_size=3, max_layers=2):
-    """A random bidirectional LSTM problem; ``batch`` is None for an unbatched ``(T, F)`` input."""
-    steps, batch = draw(st.integers(1, max_steps)), draw(st.one_of(st.none(), st.integers(1, max_batch)))
-    features, hidden = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
-    layers, bias = draw(st.integers(1, max_layers)), draw(st.booleans())
-    batch_first, with_state = draw(st.booleans()), draw(st.booleans())
-    if batch is None:
-        x = draw(tst.arrays((steps, features)))
-    else:
-        x = draw(tst.arrays((batch, steps, features) if batch_first else (steps, batch, features)))
-    lead = () if batch is None else (batch,)
-    state = [draw(tst.arrays((2 * layers, *lead, hidden))) for _ in range(2)] if with_state else None
-
-    def weight(*shape):
-        return draw(tst.arrays(shape, min_value=-1, max_value=1))
-
-    params = []
-    for layer in range(layers):
-        for _ in range(2):
-            params += [weight(4 * hidden, features if layer == 0 else 2 * hidden), weight(4 * hidden, hidden)]
-            if bias:
-                params += [weight(4 * hidden), weight(4 * hidden)]
-    return dict(x=x, state=state, params=params, layers=layers, batch_first=batch_first, batch=batch)
-
-
-def sequence_function(problem, fused, **kwargs):
-    """``f(x, [h0, c0,] *params) -> (output, h_n, c_n)`` of a bidirectional lstm, and its leaves."""
-    with_state = problem["state"] is not None
-    inputs = (
-        [leaf(problem["x"])]
-        + [leaf(s) for s in problem["state"] or []]
-        + [leaf(p) for p in problem["params"]]
-    )
-
-    def f(x, *rest):
-        hx = tuple(rest[:2]) if with_state else None
-        params = rest[2:] if with_state else rest
-        output, (h_n, c_n) = lstm(
-            x, hx, params, problem["layers"], problem["batch_first"], fused, bidirectional=True, **kwargs
-        )
-        return output, h_n, c_n
-
-    f.__name__ = f"lstm(fused={fused}, bidirectional=True)"
-    return f, inputs
-
-
-def random_problem(seed, steps=5, batch=3, features=4, hidden=3, layers=2, bidirectional=True):
-    """Fixed-size float64 problem (batched, with state, with biases)."""
-    rng = np.random.default_rng(seed)
-    directions = 2 if bidirectional else 1
-    params = []
-    for layer in range(layers):
-        for _ in range(directions):
-            in_size = features if layer == 0 else directions * hidden
-            params += [rng.uniform(-0.5, 0.5, s) for s in [(4 * hidden, in_size), (4 * hidden, hidden)]]
-            params += [rng.uniform(-0.5, 0.5, 4 * hidden) for _ in range(2)]
-    return dict(
-        x=rng.standard_normal((steps, batch, features)),
-        state=[rng.standard_normal((directions * layers, batch, hidden)) for _ in range(2)],
-        params=params,
-        layers=layers,
-        batch_first=False,
-        batch=batch,
-    )
-
-
-# ----------------------------------------------------------------------------- bidirectional
-
-
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "per_step"])
-@given(bidirectional_problems())
-def test_bidirectional_forward_matches_numpy(fused, problem):
+@given(data=st.data())
+def test_sequence_forward_matches_numpy(kind, fused, data):
+    problem = data.draw(sequence_problems(**KINDS[kind][1]), label="problem")
     f, inputs = sequence_function(problem, fused)
     output, h_n, c_n = f(*inputs)
     x, batch = problem["x"], problem["batch"]
@@ -147,47 +50,56 @@ def test_bidirectional_forward_matches_numpy(fused, problem):
         x = x[:, None]
     elif problem["batch_first"]:
         x = x.transpose(1, 0, 2)
-    hidden = problem["params"][1].shape[1]
-    zeros = np.zeros((2 * problem["layers"], x.shape[1], hidden))
-    h0, c0 = (s.reshape(zeros.shape) for s in problem["state"]) if problem["state"] else (zeros, zeros)
-    expected_output, expected_h, expected_c = np_bidirectional_lstm(
-        x, h0, c0, problem["params"], problem["layers"]
-    )
+    directions, proj = (2 if problem["bidirectional"] else 1), problem["proj"]
+    groups, n = directions * problem["layers"], x.shape[1]
+    if problem["state"]:
+        h0, c0 = (s.reshape(groups, n, -1) for s in problem["state"])
+    else:
+        h0, c0 = np.zeros((groups, n, proj or problem["hidden"])), np.zeros((groups, n, problem["hidden"]))
+    expected = list(np_sequence_lstm(x, h0, c0, problem["params"], problem["layers"], directions, proj))
     if batch is None:
-        expected_output, expected_h, expected_c = expected_output[:, 0], expected_h[:, 0], expected_c[:, 0]
+        expected = [e[:, 0] for e in expected]
     elif problem["batch_first"]:
-        expected_output = expected_output.transpose(1, 0, 2)
-    for ours, theirs in zip((output, h_n, c_n), (expected_output, expected_h, expected_c), strict=True):
-        assert ours.shape == theirs.shape
-        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-12, atol=1e-14)
+        expected[0] = expected[0].transpose(1, 0, 2)
+    for name, ours, theirs in zip(("output", "h_n", "c_n"), (output, h_n, c_n), expected, strict=True):
+        assert ours.shape == theirs.shape, name
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-12, atol=1e-14, err_msg=name)
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "per_step"])
-@given(bidirectional_problems())
-def test_bidirectional_gradcheck(fused, problem):
-    f, inputs = sequence_function(problem, fused)
+@given(data=st.data())
+def test_sequence_gradcheck(kind, fused, data):
+    f, inputs = sequence_function(data.draw(sequence_problems(**KINDS[kind][1]), label="problem"), fused)
     assert gradcheck(f, inputs)
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @settings(max_examples=4)
-@given(bidirectional_problems(max_steps=2, max_batch=1, max_size=2))
-def test_bidirectional_per_step_gradgradcheck(problem):
+@given(data=st.data())
+def test_sequence_per_step_gradgradcheck(kind, data):
+    problem = data.draw(sequence_problems(**KINDS[kind][2]), label="problem")
     f, inputs = sequence_function(problem, fused=False)
     assert gradgradcheck(f, inputs)
 
 
-def test_bidirectional_fused_and_per_step_agree_to_round_off():
-    problem = random_problem(1)
+@pytest.mark.parametrize("kind", KINDS)
+def test_sequence_fused_and_per_step_agree_to_round_off(kind):
+    problem = random_problem(1, **KINDS[kind][0])
     rng = np.random.default_rng(2)
-    weight = tinygen.tensor(rng.standard_normal((5, 3, 6)))
+    directions = 2 if problem["bidirectional"] else 1
+    weight = tinygen.tensor(rng.standard_normal((5, 3, directions * (problem["proj"] or problem["hidden"]))))
     results = []
     for fused in (True, False):
         f, inputs = sequence_function(problem, fused)
         output, h_n, c_n = f(*inputs)
-        ((output * weight).sum() + h_n.sum() + (c_n * c_n).sum()).backward()
+        ((output * weight).sum() + h_n.sum() + (h_n * h_n).sum() + (c_n * c_n).sum()).backward()
         results.append([output.numpy(), h_n.numpy(), c_n.numpy()] + [t.grad.numpy() for t in inputs])
     for k, (ours, theirs) in enumerate(zip(*results, strict=True)):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14, err_msg=f"result {k}")
+
+
+# ----------------------------------------------------------------------------- bidirectional
 
 
 def test_reverse_direction_is_the_forward_one_on_the_reversed_sequence():

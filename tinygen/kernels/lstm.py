@@ -144,24 +144,8 @@ def lstm(
         outputs = []
         for direction in range(directions):
             group = layer * directions + direction
-            first = group * per_group
-            w_ih, w_hh, *biases = params[first : first + per_group]
-            w_hr = biases.pop() if projected else None
-            names = [f"params[{first + k}]" for k in range(4)]
-            names += [f"params[{first + per_group - 1}]"] * projected  # w_hr comes last
-            if projected and w_hr.shape != (proj_size, hidden):
-                raise ShapeError(
-                    f"lstm: {names[4]}.shape is {w_hr.shape}, expected (proj_size, hidden_size) = "
-                    f"{(proj_size, hidden)}"
-                )
-            _check_weights("lstm", layer_input, w_ih, w_hh, *(biases or [None, None]), *names, w_hr=w_hr)
-            if w_hh.shape != (4 * hidden, out_size):
-                raise ShapeError(
-                    f"lstm: {names[1]}.shape is {w_hh.shape}, expected ({4 * hidden}, {out_size})"
-                )
-            b_ih, b_hh = biases or (None, None)
+            layer_params = _group_params(params, group, per_group, layer_input, proj_size, hidden)
             x = layer_input if direction == 0 else _reverse_time(layer_input)
-            layer_params = (w_ih, w_hh, b_ih, b_hh, w_hr) if projected else (w_ih, w_hh, b_ih, b_hh)
             output, h, c = run_layer(x, h_0[group], c_0[group], *layer_params)
             outputs.append(output if direction == 0 else _reverse_time(output))
             h_n.append(h)
@@ -173,6 +157,31 @@ def lstm(
     if batch_first:
         output = sh.transpose(output, 0, 1)
     return output, (h_n, c_n)
+
+
+def _group_params(params, group, per_group, layer_input, proj_size, hidden):
+    """The weights of one layer and direction, checked: ``(w_ih, w_hh, b_ih, b_hh[, w_hr])``.
+
+    ``params[group * per_group :]`` holds ``w_ih, w_hh``, the two biases unless there are
+    none, and ``w_hr`` last when ``proj_size > 0``; errors name them by their index in ``params``.
+    """
+    projected = proj_size > 0
+    out_size = proj_size if projected else hidden
+    first = group * per_group
+    w_ih, w_hh, *biases = params[first : first + per_group]
+    w_hr = biases.pop() if projected else None
+    names = [f"params[{first + k}]" for k in range(4)]
+    names += [f"params[{first + per_group - 1}]"] * projected  # w_hr comes last
+    if projected and w_hr.shape != (proj_size, hidden):
+        raise ShapeError(
+            f"lstm: {names[4]}.shape is {w_hr.shape}, expected (proj_size, hidden_size) = "
+            f"{(proj_size, hidden)}"
+        )
+    _check_weights("lstm", layer_input, w_ih, w_hh, *(biases or [None, None]), *names, w_hr=w_hr)
+    if w_hh.shape != (4 * hidden, out_size):
+        raise ShapeError(f"lstm: {names[1]}.shape is {w_hh.shape}, expected ({4 * hidden}, {out_size})")
+    b_ih, b_hh = biases or (None, None)
+    return (w_ih, w_hh, b_ih, b_hh, w_hr) if projected else (w_ih, w_hh, b_ih, b_hh)
 
 
 def _check_dropout(op, dropout):

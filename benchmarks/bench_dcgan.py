@@ -20,6 +20,10 @@ wrapped in a timer; and, for comparison, PyTorch's profiler's top ops.
 
     .venv/bin/python benchmarks/bench_dcgan.py --threads 2
     .venv/bin/python benchmarks/bench_dcgan.py --threads 1
+    python benchmarks/bench_dcgan.py --device cuda --no-breakdown    # tinygen on CuPy, torch on CUDA
+
+On ``--device cuda`` both libraries run on the GPU, and each timing ends with a
+synchronize of the device, so that every queued kernel is counted.
 """
 
 import collections
@@ -84,7 +88,8 @@ def torch_twins(G, D):
 def torch_train_step(G, D, opt_g, opt_d, real, z):
     """``dcgan.train_step`` line for line, in torch."""
     batch = real.shape[0]
-    ones, zeros = torch.ones(batch, dtype=real.dtype), torch.zeros(batch, dtype=real.dtype)
+    ones = torch.ones(batch, dtype=real.dtype, device=real.device)
+    zeros = torch.zeros(batch, dtype=real.dtype, device=real.device)
     fake = G(z)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     logits_real = D(real)
@@ -106,43 +111,45 @@ def torch_train_step(G, D, opt_g, opt_d, real, z):
 class Setup:
     """Both libraries' models, optimizers and one batch of "real" images, for one case."""
 
-    def __init__(self, case, dtype=numpy.float32, seed=0):
+    def __init__(self, case, dtype=numpy.float32, seed=0, device="cpu"):
         size, channels, batch = CASES[case]
         tinygen.manual_seed(seed)
-        self.G = dcgan.Generator(NZ, NF, channels, size).apply(dcgan.init_weights).to(dtype)
-        self.D = dcgan.Discriminator(NF, channels, size).apply(dcgan.init_weights).to(dtype)
+        self.G = dcgan.Generator(NZ, NF, channels, size).apply(dcgan.init_weights).to(dtype).to(device)
+        self.D = dcgan.Discriminator(NF, channels, size).apply(dcgan.init_weights).to(dtype).to(device)
         self.opt_g, self.opt_d = dcgan.make_optimizers(self.G, self.D)
         real = numpy.random.default_rng(seed).uniform(-1, 1, (batch, channels, size, size))
-        self.real = tinygen.tensor(real.astype(dtype))
+        self.real = tinygen.tensor(real.astype(dtype), device=device)
         if torch is not None:
             self.t_G, self.t_D, t_D_module = torch_twins(self.G, self.D)
+            self.t_G.to(device)
+            t_D_module.to(device)
             self.t_opt_g = torch.optim.Adam(self.t_G.parameters(), lr=2e-4, betas=(0.5, 0.999))
             self.t_opt_d = torch.optim.Adam(t_D_module.parameters(), lr=2e-4, betas=(0.5, 0.999))
             self.t_params = [*self.t_G.parameters(), *t_D_module.parameters()]
-            self.t_real = torch.tensor(self.real.numpy())
+            self.t_real = torch.tensor(self.real.numpy(), device=device)
 
     def tinygen_step(self, z=None):
         return dcgan.train_step(self.G, self.D, self.opt_g, self.opt_d, self.real, z=z)
 
     def torch_step(self, z=None):
         if z is None:
-            z = torch.randn(self.t_real.shape[0], NZ, dtype=self.t_real.dtype)
+            z = torch.randn(self.t_real.shape[0], NZ, dtype=self.t_real.dtype, device=self.t_real.device)
         return torch_train_step(self.t_G, self.t_D, self.t_opt_g, self.t_opt_d, self.t_real, z)
 
 
-def check(case):
+def check(case, device="cpu"):
     """One step of each library in float64 from the same weights and z: the largest relative
     difference of the losses and of the parameters after the step (float64, since in float32
     Adam's first step turns rounding noise in the tiniest gradients into steps of +-lr)."""
-    setup = Setup(case, dtype=numpy.float64)
-    z = tinygen.randn(setup.real.shape[0], NZ, dtype=tinygen.float64)
+    setup = Setup(case, dtype=numpy.float64, device=device)
+    z = tinygen.randn(setup.real.shape[0], NZ, dtype=tinygen.float64, device=device)
     ours = setup.tinygen_step(z)
-    theirs = setup.torch_step(torch.tensor(z.numpy()))
+    theirs = setup.torch_step(torch.tensor(z.numpy(), device=device))
     loss_error = max(abs(ours[k] - theirs[k]) / abs(theirs[k]) for k in ours)
     params = [*setup.G.parameters(), *setup.D.parameters()]
     param_error = max(
-        float(numpy.abs(p.numpy() - t.detach().numpy()).max() / numpy.abs(t.detach().numpy()).max())
-        for p, t in zip(params, setup.t_params, strict=True)
+        float(numpy.abs(p.numpy() - t.numpy()).max() / numpy.abs(t.numpy()).max())
+        for p, t in zip(params, [t.detach().cpu() for t in setup.t_params], strict=True)
     )
     if loss_error > 1e-9 or param_error > 1e-9:
         raise SystemExit(
@@ -263,22 +270,34 @@ def main():
     parser = harness.argument_parser(__doc__, repeat=15)
     parser.add_argument("--cases", nargs="*", default=list(CASES), help="which cases to run")
     parser.add_argument("--no-breakdown", action="store_true", help="skip the per-op breakdown")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: where both libraries run")
     args = parser.parse_args()
+    sync = None
+    if args.device != "cpu":
+        tinygen.backend.device(args.device)  # fails with a clear message without CuPy or a GPU
+
+        def sync():
+            tinygen.backend.cupy.cuda.Device().synchronize()
+            if torch is not None:
+                torch.cuda.synchronize()
+
     with harness.limit_threads(args.threads):
         harness.print_machine()
         print(
-            f"threads: {args.threads}, float32, one train_step (D step + G step), median of {args.repeat}\n"
+            f"device: {args.device}, threads: {args.threads}, float32, one train_step (D step + G step), "
+            f"median of {args.repeat}\n"
         )
         rows, breakdowns = [], []
         for case in args.cases:
-            setup = Setup(case)
+            setup = Setup(case, device=args.device)
             steps = {"tinygen": setup.tinygen_step}
             if torch is not None:
-                print(f"{case}: tinygen matches torch (largest relative difference): {check(case)}")
+                agreement = check(case, args.device)
+                print(f"{case}: tinygen matches torch (largest relative difference): {agreement}")
                 steps["torch"] = setup.torch_step
-            timings = harness.time_calls(steps, repeat=args.repeat)
+            timings = harness.time_calls(steps, repeat=args.repeat, sync=sync)
             rows.append(harness.Row(case, timings["tinygen"], timings.get("torch"), None, TARGET))
-            if not args.no_breakdown:
+            if not args.no_breakdown and args.device == "cpu":  # the op timers do not synchronize a GPU
                 breakdowns.append(
                     (case, breakdown(setup), torch_breakdown(setup) if torch is not None else [])
                 )

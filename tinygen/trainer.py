@@ -20,8 +20,7 @@ default generator's state (which draws the training noise), and the data generat
 state, now and at the start of the epoch, with the number of batches already done. Resuming
 redraws the epoch's shuffle from that state and skips the finished batches, so an
 interrupted and resumed run ends with the same weights, bit for bit, as one that never
-stopped. (On ``cuda`` the noise comes from CuPy's generator, which is not saved: there a
-resumed run is a faithful continuation, not a bit-identical one.)
+stopped, on ``cuda`` too (CuPy's draws are seeded from the saved NumPy stream).
 """
 
 import copy

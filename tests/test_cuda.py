@@ -1,0 +1,234 @@
+"""The same kernels, models and runs on a GPU (CuPy) as on the CPU (NumPy).
+
+Every test here carries the ``gpu`` marker and is skipped without CuPy and a CUDA
+device. In float64, CuPy's results differ from NumPy's only by the order of the
+additions (cuBLAS against OpenBLAS, CUB's reductions against NumPy's), so outputs and
+every gradient are compared to round-off.
+"""
+
+import numpy as np
+import pytest
+
+import tinygen
+import tinygen.nn.functional as F
+from tests.cli_tests.conftest import TINY, tiny_images
+from tests.cli_tests.test_trainer import assert_same_run
+from tinygen import backend, nn
+from tinygen.models import dcgan
+from tinygen.testing import gradcheck, gradgradcheck
+from tinygen.trainer import Run
+
+GPU = "cuda"  # the device every test compares with the CPU
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not backend.cuda_available(), reason="needs CuPy and a CUDA device"),
+]
+
+
+def assert_close(gpu, cpu, what=""):
+    """Equal to float64 round-off, relative to the largest value of the CPU result."""
+    scale = max(float(np.abs(cpu).max(initial=0.0)), 1e-300)
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-9, atol=1e-11 * scale, err_msg=what)
+
+
+def forward_backward(device, fn, arrays, params=()):
+    """``fn``'s outputs and the gradients of a random projection of them, on ``device``.
+
+    Float arrays become tensors that require grad; integer arrays stay plain indices.
+    ``params`` are module parameters, moved to ``device`` by the caller; their grads come too.
+    """
+    inputs = [tinygen.tensor(a, device=device, requires_grad=a.dtype.kind == "f") for a in arrays]
+    for p in params:
+        p.grad = None
+    outputs = fn(*inputs)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    rng = np.random.default_rng(1)
+    loss = sum((o * tinygen.tensor(rng.standard_normal(o.shape), device=device)).sum() for o in outputs)
+    loss.backward()
+    assert all(o.device == backend.device(device) for o in outputs)
+    wrt = [x for x in inputs if x.requires_grad] + list(params)
+    return [o.numpy() for o in outputs] + [x.grad.numpy() for x in wrt]
+
+
+def assert_same_on_both(fn, arrays, module=None):
+    """``fn(*arrays)`` forward and backward on the CPU, then on the GPU: the same numbers."""
+    params = list(module.parameters()) if module is not None else []
+    cpu = forward_backward("cpu", fn, arrays, params)
+    if module is not None:
+        module.to(GPU)
+    gpu = forward_backward(GPU, fn, arrays, params)
+    assert len(cpu) == len(gpu)
+    for i, (g, c) in enumerate(zip(gpu, cpu, strict=True)):
+        assert_close(g, c, f"result {i}")
+
+
+def on(x, array):
+    """``array`` as a constant tensor on ``x``'s device."""
+    return tinygen.tensor(array, device=x.device)
+
+
+def randn(*shape, seed=0):
+    return np.random.default_rng(seed + len(shape)).standard_normal(shape)
+
+
+TARGETS = np.random.default_rng(0).uniform(size=(8, 3))
+KERNELS = {
+    "conv2d groups stride dilation": (
+        lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2), groups=2),
+        [randn(2, 4, 9, 8), randn(6, 2, 3, 3, seed=1), randn(6, seed=2)],
+    ),
+    "conv2d channels last": (  # 32 channels per group: the pixel-major column layout
+        lambda x, w: F.conv2d(x, w, stride=2, padding=1),
+        [randn(3, 32, 7, 6), randn(8, 32, 4, 4, seed=1)],
+    ),
+    "conv_transpose2d output_padding": (
+        lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
+        [randn(2, 4, 5, 5), randn(4, 3, 4, 4, seed=1), randn(3, seed=2)],
+    ),
+    "conv_transpose2d groups dilation": (
+        lambda x, w: F.conv_transpose2d(x, w, stride=2, groups=2, dilation=2),
+        [randn(2, 4, 4, 3), randn(4, 3, 3, 3, seed=1)],
+    ),
+    "batch_norm eval (N, C)": (
+        lambda x, w, b: F.batch_norm(x, on(x, np.arange(5.0)), on(x, np.full(5, 2.0)), w, b),
+        [randn(6, 5), randn(5, seed=1), randn(5, seed=2)],
+    ),
+    "max_pool2d": (lambda x: F.max_pool2d(x, 3, 2, 1), [randn(2, 3, 9, 8)]),
+    "max_pool2d dilation ceil": (
+        lambda x: F.max_pool2d(x, 2, 2, 0, dilation=2, ceil_mode=True), [randn(2, 3, 9, 8)],
+    ),
+    "avg_pool2d": (
+        lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False), [randn(2, 3, 9, 8)],
+    ),
+    "layer_norm": (lambda x, w, b: F.layer_norm(x, (4, 5), w, b), [randn(3, 4, 5), randn(4, 5), randn(4, 5)]),
+    "embedding padding_idx": (
+        lambda w, i: F.embedding(i, w, padding_idx=1),
+        [randn(7, 3), np.array([[0, 1, 2, 2], [6, 1, 0, 5]])],
+    ),
+    "embedding scale_grad_by_freq": (
+        lambda w, i: F.embedding(i, w, scale_grad_by_freq=True),
+        [randn(7, 3), np.array([[0, 3, 3, 3], [6, 1, 0, 5]])],
+    ),
+    "linear": (F.linear, [randn(4, 6), randn(3, 6), randn(3)]),
+    "lstm_cell": (
+        lambda x, h, c, w_ih, w_hh, b_ih, b_hh: F.lstm_cell(x, (h, c), w_ih, w_hh, b_ih, b_hh),
+        [randn(4, 3), randn(4, 5), randn(4, 5, seed=1),
+         randn(20, 3), randn(20, 5), randn(20), randn(20, seed=1)],
+    ),
+    "bce_with_logits": (
+        lambda x: F.binary_cross_entropy_with_logits(x, on(x, TARGETS)),
+        [randn(8, 3)],
+    ),
+    "cross_entropy": (lambda x, t: F.cross_entropy(x, t), [randn(8, 5), np.array([0, 4, 1, 1, 3, 2, 0, 4])]),
+    "log_softmax tanh leaky_relu": (
+        lambda x: F.leaky_relu(F.log_softmax(x.tanh(), 1), 0.2), [randn(5, 7)],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_kernel_on_gpu_matches_cpu(name):
+    fn, arrays = KERNELS[name]
+    assert_same_on_both(fn, arrays)
+
+
+def test_batch_norm_training_updates_the_same_running_statistics():
+    norm = nn.BatchNorm2d(3).double()
+    assert_same_on_both(norm, [randn(4, 3, 5, 5)], module=norm)  # second call runs on the GPU
+    reference = nn.BatchNorm2d(3).double()
+    forward_backward("cpu", reference, [randn(4, 3, 5, 5)], list(reference.parameters()))
+    forward_backward("cpu", reference, [randn(4, 3, 5, 5)], list(reference.parameters()))
+    for key, value in reference.state_dict().items():
+        ours = norm.state_dict()[key]
+        assert ours.device == backend.device(GPU)
+        assert_close(ours.numpy(), value.numpy(), key)
+
+
+@pytest.mark.parametrize("bidirectional, proj_size", [(False, 0), (True, 0), (True, 3)])
+def test_lstm_on_gpu_matches_cpu(bidirectional, proj_size):
+    tinygen.manual_seed(0)
+    lstm = nn.LSTM(4, 6, num_layers=2, batch_first=True, bidirectional=bidirectional, proj_size=proj_size)
+    lstm.double()
+
+    def run(x, h0, c0):
+        output, (h, c) = lstm(x, (h0, c0))
+        return output, h, c
+
+    layers = 2 * (2 if bidirectional else 1)
+    arrays = [randn(3, 7, 4), randn(layers, 3, proj_size or 6), randn(layers, 3, 6, seed=1)]
+    assert_same_on_both(run, arrays, module=lstm)
+
+
+def test_gradcheck_and_gradgradcheck_run_on_gpu_tensors():
+    x = tinygen.tensor(randn(2, 2, 5, 5), device=GPU, requires_grad=True)
+    w = tinygen.tensor(randn(3, 2, 3, 3, seed=1), device=GPU, requires_grad=True)
+    assert gradcheck(lambda x, w: F.conv2d(x, w, stride=2, padding=1), (x, w))
+    assert gradgradcheck(lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1), (x, w.transpose(0, 1)))
+
+
+def test_random_draws_on_gpu_follow_the_seed_and_the_saved_state():
+    tinygen.manual_seed(5)
+    first = [tinygen.randn(3, 4, device=GPU), tinygen.rand(5, device=GPU, dtype=tinygen.float32),
+             tinygen.randint(0, 9, (6,), device=GPU)]
+    assert first[0].device == backend.device(GPU) and first[1].dtype == np.float32
+    assert first[2].dtype == np.int64 and 0 <= int(first[2].numpy().min()) and int(first[2].numpy().max()) < 9
+    state = tinygen.default_generator.get_state()
+    after = tinygen.randn(1000, device=GPU).numpy()
+    assert abs(after.mean()) < 0.2 and 0.8 < after.std() < 1.2
+
+    tinygen.manual_seed(5)
+    again = [tinygen.randn(3, 4, device=GPU), tinygen.rand(5, device=GPU, dtype=tinygen.float32),
+             tinygen.randint(0, 9, (6,), device=GPU)]
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    tinygen.default_generator.set_state(state)
+    np.testing.assert_array_equal(tinygen.randn(1000, device=GPU).numpy(), after)
+
+
+def test_dropout_on_gpu_keeps_a_fraction_and_scales():
+    tinygen.manual_seed(0)
+    x = tinygen.ones(200, 100, device=GPU)
+    y = F.dropout(x, 0.3).numpy()
+    assert set(np.unique(y)) == {0.0, np.float32(1 / 0.7)}
+    assert abs((y == 0).mean() - 0.3) < 0.02
+
+
+def _dcgan_pair(device):
+    tinygen.manual_seed(3)
+    G = dcgan.Generator(nz=8, ngf=4, channels=1, image_size=28).apply(dcgan.init_weights).double().to(device)
+    D = dcgan.Discriminator(ndf=4, channels=1, image_size=28).apply(dcgan.init_weights).double().to(device)
+    return G, D, *dcgan.make_optimizers(G, D)
+
+
+def test_dcgan_training_steps_on_gpu_match_cpu():
+    real, z = np.tanh(randn(6, 1, 28, 28)), [randn(6, 8, seed=s) for s in range(3)]
+    results = {}
+    for device in ("cpu", GPU):
+        G, D, opt_g, opt_d = _dcgan_pair(device)
+        batch = tinygen.tensor(real, device=device)
+        losses = [dcgan.train_step(G, D, opt_g, opt_d, batch, tinygen.tensor(zz, device=device)) for zz in z]
+        results[device] = losses, {**G.state_dict(), **{"D." + k: v for k, v in D.state_dict().items()}}
+    (cpu_losses, cpu_state), (gpu_losses, gpu_state) = results["cpu"], results[GPU]
+    for ours, theirs in zip(gpu_losses, cpu_losses, strict=True):
+        for key in theirs:
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-9), key
+    for key, value in cpu_state.items():
+        assert gpu_state[key].device == backend.device(GPU)
+        assert_close(gpu_state[key].numpy(), value.numpy(), key)
+
+
+@pytest.mark.parametrize("stop_after", [4, 7])
+def test_gpu_run_resumes_to_the_same_weights(tmp_path, stop_after):
+    squares = tiny_images()
+    whole = Run.start(tmp_path / "whole", data=squares, epochs=2, device=GPU, **TINY)
+    assert whole.train(progress=False) == "finished"
+    assert next(iter(whole.G.parameters())).device == backend.device(GPU)
+    first = Run.start(tmp_path / "split", data=squares, epochs=2, device=GPU, **TINY)
+    assert first.train(max_steps=stop_after, progress=False) == "stopped"
+    tinygen.manual_seed(1234)
+    tinygen.randn(10, device=GPU)
+    resumed = Run.resume(tmp_path / "split", data=squares)
+    assert resumed.train(progress=False) == "finished"
+    assert_same_run(whole, resumed)
+    assert (tmp_path / "whole" / "samples" / "epoch_002.png").stat().st_size > 0

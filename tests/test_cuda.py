@@ -13,8 +13,10 @@ import tinygen
 import tinygen.nn.functional as F
 from tests.cli_tests.conftest import TINY, tiny_images
 from tests.cli_tests.test_trainer import assert_same_run
-from tinygen import backend, nn
+from tinygen import backend, nn, optim
+from tinygen.kernels import batch_norm, im2col
 from tinygen.models import dcgan
+from tinygen.optim import adam
 from tinygen.testing import gradcheck, gradgradcheck
 from tinygen.trainer import Run
 
@@ -131,6 +133,69 @@ KERNELS = {
 def test_kernel_on_gpu_matches_cpu(name):
     fn, arrays = KERNELS[name]
     assert_same_on_both(fn, arrays)
+
+
+@pytest.mark.parametrize(
+    "shape, groups, kernel, stride, padding, dilation",
+    [((2, 4, 7, 6), 2, (3, 3), (2, 1), (1, 1), (1, 2)),  # channels first, groups, dilation
+     ((3, 32, 5, 6), 1, (4, 4), (2, 2), (1, 1), (1, 1)),  # channels last
+     ((1, 34, 6, 5), 2, (2, 3), (1, 2), (0, 2), (2, 1)),
+     ((2, 3, 9, 9), 3, (3, 2), (3, 2), (2, 1), (1, 1))],
+)  # fmt: skip
+def test_col2im_cuda_twin_is_the_xp_version_to_the_bit(shape, groups, kernel, stride, padding, dilation):
+    cupy = backend.cupy
+    out_size = im2col.conv_output_size(shape[2:], kernel, stride, padding, dilation)
+    x = cupy.asarray(randn(*shape))
+    cols_t = im2col.im2col(x, kernel, out_size, stride, padding, dilation, groups)
+    cols_t += cupy.asarray(np.random.default_rng(2).standard_normal(cols_t.shape))  # any values
+    expected = im2col._col2im(cupy, cols_t, shape, kernel, out_size, stride, padding, dilation)
+    got = im2col.col2im(cols_t, shape, kernel, out_size, stride, padding, dilation)
+    np.testing.assert_array_equal(got.get(), expected.get())
+    rows = cupy.full((4, *shape[1:]), np.nan)  # ``out=``: a view, written in full
+    im2col.col2im(cols_t, shape, kernel, out_size, stride, padding, dilation, out=rows[1 : 1 + shape[0]])
+    np.testing.assert_array_equal(rows[1 : 1 + shape[0]].get(), expected.get())
+    assert np.isnan(rows[0].get()).all()
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adam_cuda_twin_matches_the_xp_version(amsgrad, dtype):
+    cupy = backend.cupy
+    arrays = [cupy.asarray(randn(5, 4, seed=s).astype(dtype)) for s in range(4)]
+    arrays[3] = abs(arrays[3])  # the moments' second is >= 0
+    max_sq = cupy.asarray(abs(randn(5, 4, seed=9)).astype(dtype)) if amsgrad else None
+    options = dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, step=3)
+    fused = [a.copy() for a in arrays] + [None if max_sq is None else max_sq.copy()]
+    adam._adam_step(cupy, *arrays, max_sq, **options)
+    adam.adam_step(*fused, **options)
+    tolerance = 1e-12 if dtype == np.float64 else 1e-5
+    for got, expected in zip(fused, [*arrays, max_sq], strict=True):
+        if expected is not None:
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got.get(), expected.get(), rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.Adam(ps, lr=0.01),
+    lambda ps: optim.Adam(ps, lr=0.01, weight_decay=0.1, maximize=True, amsgrad=True),
+])  # fmt: skip
+def test_adam_steps_on_gpu_match_cpu(make):
+    results = []
+    for device in ("cpu", GPU):
+        param = nn.Parameter(tinygen.tensor(randn(6, 3), device=device))
+        opt = make([param])
+        for step in range(4):
+            param.grad = tinygen.tensor(randn(6, 3, seed=step + 1), device=device)
+            opt.step()
+        results.append(param.numpy())
+    assert_close(results[1], results[0])
+
+
+def test_channel_sums_cuda_twin_matches_the_xp_version():
+    cupy = backend.cupy
+    a, b = cupy.asarray(randn(4, 3, 10)), cupy.asarray(randn(4, 3, 10, seed=1))
+    for args in ((a,), (a, b)):
+        assert_close(batch_norm.channel_sum(*args).get(), batch_norm._channel_sum(cupy, *args).get())
 
 
 def test_batch_norm_training_updates_the_same_running_statistics():

@@ -60,13 +60,26 @@ def _channel_row(xp, values, length):
     return xp.repeat(values, length) if length > 1 else values
 
 
+def _channel_sum(xp, a3, b3=None):
+    """Per-channel sums over N and L of ``a3`` (of ``a3 * b3``), (N, C, L) -> (C,): one einsum."""
+    return xp.einsum("ncl->c", a3) if b3 is None else xp.einsum("ncl,ncl->c", a3, b3)
+
+
+def _channel_sum_cuda(a3, b3=None):
+    """:func:`_channel_sum` on CuPy, whose einsum parses its subscripts in Python at every call."""
+    return (a3 if b3 is None else a3 * b3).sum(axis=(0, 2))
+
+
+channel_sum = backend.twin(_channel_sum, cuda=_channel_sum_cuda)
+
+
 def _batch_stats(xp, x):
     """``(mean, var, centered)``: per-channel mean and biased variance, and ``x - mean`` as (N, C*L)."""
     x3 = _as_ncl(x)
     count, length = x3.shape[0] * x3.shape[2], x3.shape[2]
-    mean = xp.einsum("ncl->c", x3) / count
+    mean = channel_sum(x3) / count
     centered = _as_rows(x) - _channel_row(xp, mean, length)
-    var = xp.einsum("ncl,ncl->c", *[centered.reshape(x3.shape)] * 2) / count
+    var = channel_sum(*[centered.reshape(x3.shape)] * 2) / count
     return mean, var, centered
 
 
@@ -87,8 +100,8 @@ def _bn_backward(xp, grad_out, centered, inv_std, scale):
     """
     grad_out3 = _as_ncl(grad_out)
     count, length = grad_out3.shape[0] * grad_out3.shape[2], grad_out3.shape[2]
-    grad_beta = xp.einsum("ncl->c", grad_out3)
-    grad_gamma = xp.einsum("ncl,ncl->c", grad_out3, centered.reshape(grad_out3.shape)) * inv_std
+    grad_beta = channel_sum(grad_out3)
+    grad_gamma = channel_sum(grad_out3, centered.reshape(grad_out3.shape)) * inv_std
     grad_x = centered * _channel_row(xp, grad_gamma * inv_std / count, length)
     xp.subtract(_as_rows(grad_out), grad_x, out=grad_x)
     grad_x -= _channel_row(xp, grad_beta / count, length)

@@ -119,7 +119,7 @@ def im2col(x, kernel, out_size, stride, padding, dilation, groups):
     return xp.ascontiguousarray(patches).reshape(groups, group_c * kh * kw, n * out_h * out_w)
 
 
-def col2im(cols_t, shape, kernel, out_size, stride, padding, dilation, out=None):
+def _col2im(xp, cols_t, shape, kernel, out_size, stride, padding, dilation, out=None):
     """The adjoint of :func:`im2col`: columns (g, kH*kW*C/g, N*out_h*out_w) summed into ``shape`` (N,C,H,W).
 
     ``cols_t`` is laid out as :func:`im2col` returns it for C/g channels (for channels
@@ -128,7 +128,6 @@ def col2im(cols_t, shape, kernel, out_size, stride, padding, dilation, out=None)
     to per kernel offset (kH*kW additions, each of all batches, channels and pixels at
     once); the padding is cropped at the end.
     """
-    xp = backend.get_array_module(cols_t)
     n, c, h, w = shape
     groups = cols_t.shape[0]
     group_c = c // groups
@@ -150,3 +149,52 @@ def col2im(cols_t, shape, kernel, out_size, stride, padding, dilation, out=None)
         return xp.ascontiguousarray(cropped)
     out[...] = cropped
     return out
+
+
+# One CUDA thread per pixel x[n, ch, a, b] (``i``, its flat index) gathers the column values
+# read from it, for the kernel offsets (u, v) in the same order as _col2im adds them, so
+# the sums are the same to the bit; the kH*kW slice additions would be kH*kW launches.
+_COL2IM_CUDA = """
+    const int b = i % width, a = i / width % height, ch = i / (width * height) % chans;
+    const int n = i / (width * height * chans), g = ch / gc, c = ch % gc;
+    T sum = 0;
+    for (int u = 0; u < kh; ++u) {
+        const int top = a + ph - u * dh;  // = sh * row, for the output row that read (a, b)
+        if (top < 0 || top % sh != 0 || top / sh >= oh) continue;
+        const long long row = top / sh;
+        for (int v = 0; v < kw; ++v) {
+            const int left = b + pw - v * dw;
+            if (left < 0 || left % sw != 0 || left / sw >= ow) continue;
+            const long long col = left / sw;
+            const long long k = last
+                ? (((((g * (long long)batch + n) * oh + row) * ow + col) * kh + u) * kw + v) * gc + c
+                : (((((g * (long long)gc + c) * kh + u) * kw + v) * batch + n) * oh + row) * ow + col;
+            sum += cols[k];
+        }
+    }
+    x = sum;
+"""
+
+
+def _col2im_cuda(cols_t, shape, kernel, out_size, stride, padding, dilation, out=None):
+    """:func:`_col2im` as one gather kernel (CuPy arrays)."""
+    n, c, h, w = shape
+    groups = cols_t.shape[0]
+    last = channels_last(c // groups)
+    stored = backend.cupy.ascontiguousarray(cols_t.transpose(0, 2, 1) if last else cols_t)
+    if out is None:
+        out = backend.cupy.empty(shape, dtype=cols_t.dtype)
+    kernel_fn = backend.elementwise(
+        "raw T cols, int32 batch, int32 chans, int32 height, int32 width, int32 gc, int32 kh, int32 kw, "
+        "int32 oh, int32 ow, "
+        "int32 sh, int32 sw, int32 ph, int32 pw, int32 dh, int32 dw, bool last",
+        "T x",
+        _COL2IM_CUDA,
+        "tinygen_col2im",
+    )
+    geometry = (*kernel, *out_size, *stride, *padding, *dilation)
+    kernel_fn(stored.ravel(), n, c, h, w, c // groups, *geometry, last, out)
+    return out
+
+
+col2im = backend.twin(_col2im, cuda=_col2im_cuda)

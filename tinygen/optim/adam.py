@@ -42,7 +42,6 @@ class Adam(Optimizer):
 
     def _update(self, param, grad, state, group):
         xp = backend.get_array_module(param)
-        beta1, beta2 = group["betas"]
         if not state:
             state["step"] = 0
             state["exp_avg"] = Tensor(xp.zeros_like(param))
@@ -55,17 +54,55 @@ class Adam(Optimizer):
             grad = -grad
         if group["weight_decay"] != 0:
             grad = grad + group["weight_decay"] * param
-        exp_avg, exp_avg_sq = state["exp_avg"].data, state["exp_avg_sq"].data
-        exp_avg *= beta1
-        exp_avg += (1 - beta1) * grad
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
-        if group["amsgrad"]:
-            second = state["max_exp_avg_sq"].data
-            xp.maximum(second, exp_avg_sq, out=second)
-        else:
-            second = exp_avg_sq
-        bias_correction1 = 1 - beta1**step
-        bias_correction2 = 1 - beta2**step
-        denom = xp.sqrt(second) / bias_correction2**0.5 + group["eps"]
-        param -= (group["lr"] / bias_correction1) * exp_avg / denom
+        max_exp_avg_sq = state["max_exp_avg_sq"].data if group["amsgrad"] else None
+        adam_step(
+            param, grad, state["exp_avg"].data, state["exp_avg_sq"].data, max_exp_avg_sq,
+            lr=group["lr"], betas=group["betas"], eps=group["eps"], step=step,
+        )  # fmt: skip
+
+
+def _adam_step(xp, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, betas, eps, step):
+    """One Adam update of ``param``, ``exp_avg`` and ``exp_avg_sq`` (and ``max_exp_avg_sq``) in place."""
+    beta1, beta2 = betas
+    exp_avg *= beta1
+    exp_avg += (1 - beta1) * grad
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * grad * grad
+    if max_exp_avg_sq is not None:
+        xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        second = max_exp_avg_sq
+    else:
+        second = exp_avg_sq
+    denom = xp.sqrt(second) / (1 - beta2**step) ** 0.5 + eps
+    param -= (lr / (1 - beta1**step)) * exp_avg / denom
+
+
+# The same update as one CUDA kernel per parameter: the xp version launches about ten.
+_ADAM_CUDA = """
+    m = beta1 * m + (1 - beta1) * g;
+    v = beta2 * v + (1 - beta2) * g * g;
+    p -= step_size * m / (sqrt(v) / root_bc2 + eps);
+"""
+_AMSGRAD_CUDA = """
+    m = beta1 * m + (1 - beta1) * g;
+    v = beta2 * v + (1 - beta2) * g * g;
+    v_max = max(v_max, v);
+    p -= step_size * m / (sqrt(v_max) / root_bc2 + eps);
+"""
+
+
+def _adam_step_cuda(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, betas, eps, step):
+    """:func:`_adam_step` as one fused kernel (CuPy arrays)."""
+    beta1, beta2 = betas
+    scalars = [param.dtype.type(value) for value in
+               (beta1, beta2, lr / (1 - beta1**step), (1 - beta2**step) ** 0.5, eps)]  # fmt: skip
+    inputs = "T g, T beta1, T beta2, T step_size, T root_bc2, T eps"
+    if max_exp_avg_sq is None:
+        update = backend.elementwise(inputs, "T p, T m, T v", _ADAM_CUDA, "tinygen_adam")
+        update(grad, *scalars, param, exp_avg, exp_avg_sq)
+    else:
+        update = backend.elementwise(inputs, "T p, T m, T v, T v_max", _AMSGRAD_CUDA, "tinygen_amsgrad")
+        update(grad, *scalars, param, exp_avg, exp_avg_sq, max_exp_avg_sq)
+
+
+adam_step = backend.twin(_adam_step, cuda=_adam_step_cuda)

@@ -74,6 +74,21 @@ class Embedding(Module):
         if device is not None:
             self.to(device)
 
+    @classmethod
+    def from_pretrained(
+        cls, embeddings, freeze=True, padding_idx=None, max_norm=None, norm_type=2.0,
+        scale_grad_by_freq=False, sparse=False,
+    ):  # fmt: skip
+        """An Embedding whose weight is ``embeddings`` (2-D, ``(num_embeddings, embedding_dim)``),
+        as given (the padding row is not zeroed), and not trained when ``freeze`` (torch's default)."""
+        shape = tuple(embeddings.shape)
+        if len(shape) != 2:
+            raise ShapeError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {shape}")
+        return cls(
+            *shape, padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
+            scale_grad_by_freq=scale_grad_by_freq, sparse=sparse, _weight=embeddings, _freeze=freeze,
+        )  # fmt: skip
+
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:

@@ -13,7 +13,9 @@ import tinygen
 import tinygen.nn.functional as F
 from tests.cli_tests.conftest import TINY, tiny_images
 from tests.cli_tests.test_trainer import assert_same_run
+from tests.test_examples import data_dir, run_example, tiny_fashion_mnist  # noqa: F401  (data_dir: a fixture)
 from tinygen import backend, nn, optim
+from tinygen.cli import main
 from tinygen.kernels import batch_norm, im2col
 from tinygen.models import dcgan
 from tinygen.optim import adam
@@ -191,11 +193,20 @@ def test_adam_steps_on_gpu_match_cpu(make):
     assert_close(results[1], results[0])
 
 
-def test_channel_sums_cuda_twin_matches_the_xp_version():
+def test_batch_norm_cuda_twins_match_the_xp_versions():
     cupy = backend.cupy
     a, b = cupy.asarray(randn(4, 3, 10)), cupy.asarray(randn(4, 3, 10, seed=1))
     for args in ((a,), (a, b)):
         assert_close(batch_norm.channel_sum(*args).get(), batch_norm._channel_sum(cupy, *args).get())
+    rows, other = a.reshape(4, 30), b.reshape(4, 30)
+    per_channel = [cupy.asarray(randn(3, seed=s)) for s in range(3)]
+    for bias in (per_channel[1], None):
+        expected = batch_norm._bn_forward(cupy, rows, per_channel[0], bias, 10)
+        assert_close(batch_norm.bn_forward(rows, per_channel[0], bias, 10).get(), expected.get())
+    expected = batch_norm._bn_grad_x(cupy, other, rows, *per_channel, 10)
+    assert_close(batch_norm.bn_grad_x(other, rows, *per_channel, 10).get(), expected.get())
+    column_major = cupy.asfortranarray(other)  # dy may come in any memory order
+    assert_close(batch_norm.bn_grad_x(column_major, rows, *per_channel, 10).get(), expected.get())
 
 
 def test_batch_norm_training_updates_the_same_running_statistics():
@@ -297,3 +308,24 @@ def test_gpu_run_resumes_to_the_same_weights(tmp_path, stop_after):
     assert resumed.train(progress=False) == "finished"
     assert_same_run(whole, resumed)
     assert (tmp_path / "whole" / "samples" / "epoch_002.png").stat().st_size > 0
+
+
+def test_cli_samples_on_gpu_from_a_gpu_run(tmp_path):
+    run = Run.start(tmp_path / "run", data=tiny_images(), epochs=1, device=GPU, **TINY)
+    run.train(progress=False)
+    grid, walk = tmp_path / "grid.png", tmp_path / "walk.png"
+    sample = ["sample", "dcgan", "--checkpoint", str(tmp_path / "run"), "--device", GPU]
+    assert main([*sample, "-n", "8", "--out", str(grid)]) == 0
+    assert main([*sample, "--interpolate", "--out", str(walk)]) == 0
+    assert grid.stat().st_size > 0 and walk.stat().st_size > 0
+
+
+@pytest.mark.parametrize("example, args", [
+    ("train_dcgan.py", ["--limit", "128"]),
+    ("seed_dcgan_fixed.py", ["--batch-size", "32", "--limit", "64"]),
+])  # fmt: skip
+def test_examples_run_on_gpu(example, args, data_dir, tmp_path, monkeypatch, capsys):  # noqa: F811
+    tiny_fashion_mnist(data_dir, monkeypatch)
+    run_example(example, monkeypatch, *args, "--device", GPU, "--out", str(tmp_path / "out"))
+    assert "epoch 1 step 2/2" in capsys.readouterr().out
+    assert (tmp_path / "out" / "epoch_001.png").stat().st_size > 0

@@ -91,22 +91,68 @@ def _bn_forward(xp, centered, scale, bias, length):
     return y
 
 
-def _bn_backward(xp, grad_out, centered, inv_std, scale):
+# The CUDA twins of the elementwise passes: one kernel each, where the xp versions launch
+# one per step and per repeated row. Thread ``i`` works on element ``i`` of an (N, C*L) array,
+# whose channel is ``i % (C*L) / L``.
+_BN_FORWARD_CUDA = """
+    const int ch = i % (chans * length) / length;
+    y = centered * scale[ch] + bias[ch];
+"""
+
+
+def _bn_forward_cuda(centered, scale, bias, length):
+    if bias is None:
+        bias = backend.cupy.zeros_like(scale)
+    kernel = backend.elementwise(
+        "T centered, raw T scale, raw T bias, int32 chans, int32 length", "T y", _BN_FORWARD_CUDA,
+        "tinygen_bn_forward",
+    )  # fmt: skip
+    return kernel(centered, scale, bias, scale.shape[0], length)
+
+
+bn_forward = backend.twin(_bn_forward, cuda=_bn_forward_cuda)
+
+
+def bn_backward(grad_out, centered, inv_std, scale):
     """``(dx, dgamma, dbeta)`` from the closed form above; ``scale = gamma * inv_std`` per channel.
 
     With ``x_hat = centered * inv_std``: ``dgamma = inv_std * sum(dy * centered)`` and
-    ``dx = scale * (dy - (dgamma*inv_std/m) * centered - dbeta/m)``, computed in place in
-    ``dx`` (four passes, no full-size temporary).
+    ``dx = scale * (dy - (dgamma*inv_std/m) * centered - dbeta/m)`` (:func:`bn_grad_x`).
     """
     grad_out3 = _as_ncl(grad_out)
     count, length = grad_out3.shape[0] * grad_out3.shape[2], grad_out3.shape[2]
     grad_beta = channel_sum(grad_out3)
     grad_gamma = channel_sum(grad_out3, centered.reshape(grad_out3.shape)) * inv_std
-    grad_x = centered * _channel_row(xp, grad_gamma * inv_std / count, length)
-    xp.subtract(_as_rows(grad_out), grad_x, out=grad_x)
-    grad_x -= _channel_row(xp, grad_beta / count, length)
-    grad_x *= _channel_row(xp, scale, length)
+    centered_coef, const_coef = grad_gamma * inv_std / count, grad_beta / count
+    grad_x = bn_grad_x(_as_rows(grad_out), centered, centered_coef, const_coef, scale, length)
     return grad_x, grad_gamma, grad_beta
+
+
+def _bn_grad_x(xp, grad_rows, centered, centered_coef, const_coef, scale, length):
+    """``dx = scale * (dy - centered_coef * centered - const_coef)``, per-channel coefficients,
+    on (N, C*L) rows: computed in place in ``dx`` (four passes, no full-size temporary)."""
+    grad_x = centered * _channel_row(xp, centered_coef, length)
+    xp.subtract(grad_rows, grad_x, out=grad_x)
+    grad_x -= _channel_row(xp, const_coef, length)
+    grad_x *= _channel_row(xp, scale, length)
+    return grad_x
+
+
+_BN_GRAD_X_CUDA = """
+    const int ch = i % (chans * length) / length;
+    dx = scale[ch] * (dy - centered * centered_coef[ch] - const_coef[ch]);
+"""
+
+
+def _bn_grad_x_cuda(grad_rows, centered, centered_coef, const_coef, scale, length):
+    kernel = backend.elementwise(
+        "T dy, T centered, raw T centered_coef, raw T const_coef, raw T scale, int32 chans, int32 length",
+        "T dx", _BN_GRAD_X_CUDA, "tinygen_bn_grad_x",
+    )  # fmt: skip
+    return kernel(grad_rows, centered, centered_coef, const_coef, scale, scale.shape[0], length)
+
+
+bn_grad_x = backend.twin(_bn_grad_x, cuda=_bn_grad_x_cuda)
 
 
 # ----------------------------------------------------------------------------- Functions
@@ -121,9 +167,8 @@ class BatchNorm(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, centered, inv_std, eps):
-        xp = backend.get_array_module(x.data)
         scale = inv_std if weight is None else weight.data * inv_std
-        y = _bn_forward(xp, centered, scale, None if bias is None else bias.data, _as_ncl(x.data).shape[2])
+        y = bn_forward(centered, scale, None if bias is None else bias.data, _as_ncl(x.data).shape[2])
         ctx.save_for_backward(x, weight, centered, inv_std)
         ctx.eps = eps
         return y.reshape(x.shape)
@@ -162,9 +207,8 @@ class BatchNormGrad(Function):
 
     @staticmethod
     def forward(ctx, x, weight, grad_out, centered, inv_std, eps):
-        xp = backend.get_array_module(x.data)
         scale = inv_std if weight is None else weight.data * inv_std
-        grad_x, grad_gamma, grad_beta = _bn_backward(xp, grad_out.data, centered, inv_std, scale)
+        grad_x, grad_gamma, grad_beta = bn_backward(grad_out.data, centered, inv_std, scale)
         ctx.save_for_backward(x, weight, grad_out)
         ctx.eps = eps
         return grad_x.reshape(x.shape), grad_gamma, grad_beta

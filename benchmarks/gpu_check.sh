@@ -3,7 +3,9 @@
 #   1. the tests marked gpu (tinygen on CuPy against tinygen on NumPy, resume on cuda);
 #   2. `tinygen train dcgan --device cuda` on Fashion-MNIST ($TINYGEN_DATA), grids and plot to $OUT;
 #   3. the DCGAN step timed against PyTorch on the same GPU.
-# Usage there: bash benchmarks/gpu_check.sh  (writes logs under $OUT, default /tmp/gpu_check)
+# Usage there: bash benchmarks/gpu_check.sh  (writes logs under $OUT, default /tmp/gpu_check).
+# The data: $TINYGEN_DATA, default ./.gpudata (git-ignored): copy the Fashion-MNIST train files
+# into .gpudata/fashion-mnist/ here and name .gpudata in the device call's carry list.
 set -u
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD" CI=true
 OUT=${OUT:-/tmp/gpu_check}

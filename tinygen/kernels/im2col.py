@@ -185,9 +185,9 @@ def _col2im_cuda(cols_t, shape, kernel, out_size, stride, padding, dilation, out
     if out is None:
         out = backend.cupy.empty(shape, dtype=cols_t.dtype)
     kernel_fn = backend.elementwise(
-        "raw T cols, int32 batch, int32 chans, int32 height, int32 width, int32 gc, int32 kh, int32 kw, "
-        "int32 oh, int32 ow, "
-        "int32 sh, int32 sw, int32 ph, int32 pw, int32 dh, int32 dw, bool last",
+        "raw T cols, int32 batch, int32 chans, int32 height, int32 width, int32 gc, "
+        "int32 kh, int32 kw, int32 oh, int32 ow, int32 sh, int32 sw, int32 ph, int32 pw, int32 dh, int32 dw, "
+        "bool last",
         "T x",
         _COL2IM_CUDA,
         "tinygen_col2im",

@@ -50,15 +50,68 @@ def test_twin_uses_the_xp_version_on_numpy():
 # ----------------------------------------------------------------------------- batch chunks
 
 
-def test_map_batch_covers_the_batch_in_order_in_chunks_of_bounded_size(monkeypatch):
+def test_map_batch_covers_the_batch_in_order_in_an_even_number_of_bounded_chunks(monkeypatch):
     monkeypatch.setattr(backend, "CHUNK_BYTES", 1000)
-    chunks = list(backend.map_batch(lambda rows: rows, 23, 300, np.zeros(1)))  # 3 items fit in 1000 bytes
-    assert [(c.start, c.stop) for c in chunks] == [(i, min(i + 3, 23)) for i in range(0, 23, 3)]
-    assert list(backend.map_batch(lambda rows: rows, 5, 1, np.zeros(1))) == [slice(0, 5)]
-    assert list(backend.map_batch(lambda rows: rows, 2, 5000, np.zeros(1))) == [slice(0, 1), slice(1, 2)]
-    assert list(backend.map_batch(pytest.fail, 0, 1, np.zeros(1))) == []
+    chunks = backend.map_batch(lambda rows: rows, 23, 300, np.zeros(1))  # 3 items fit in 1000 bytes
+    assert [c.start for c in chunks] == [0, 2, 5, 8, 11, 14, 17, 20]  # 8 chunks: an even count
+    assert [c.stop for c in chunks] == [2, 5, 8, 11, 14, 17, 20, 23]
+    assert backend.map_batch(lambda rows: rows, 5, 1, np.zeros(1)) == [slice(0, 2), slice(2, 5)]
+    assert backend.map_batch(lambda rows: rows, 1, 1, np.zeros(1)) == [slice(0, 1)]
+    assert backend.map_batch(lambda rows: rows, 2, 5000, np.zeros(1)) == [slice(0, 1), slice(1, 2)]
+    assert backend.map_batch(pytest.fail, 0, 1, np.zeros(1)) == []
     # any other array (CuPy's on a GPU) is one chunk, whatever its size
-    assert list(backend.map_batch(lambda rows: rows, 23, 300, object())) == [slice(0, 23)]
+    assert backend.map_batch(lambda rows: rows, 23, 300, object()) == [slice(0, 23)]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_parallel_map_keeps_the_order_and_holds_openblas_at_one_thread(threads):
+    if backend._OpenBLAS.find() is None:
+        pytest.skip("NumPy's BLAS is not a pthreads OpenBLAS")
+    before = backend.get_num_threads()
+    backend.set_num_threads(threads)
+    try:
+        seen = backend.parallel_map(lambda i: (i, backend.get_num_threads()), list(range(7)))
+        assert seen == [(i, 1) for i in range(7)]
+        assert backend.get_num_threads() == threads  # given back afterwards
+    finally:
+        backend.set_num_threads(before)
+
+
+def test_parallel_map_passes_an_error_on_and_restores_the_thread_count():
+    before = backend.get_num_threads()
+
+    def fail(i):
+        raise KeyError(i)
+
+    with pytest.raises(KeyError):
+        backend.parallel_map(fail, [1, 2, 3])
+    assert backend.get_num_threads() == before
+
+
+SHAPES = [(3, 4, 5), (700, 300, 90), (90, 300, 700), (1, 4000, 3000), (3000, 4000, 1)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_matmul_in_pieces_equals_numpy_and_does_not_depend_on_the_thread_count(shape, monkeypatch):
+    m, k, n = shape
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    monkeypatch.setattr(backend, "PIECE_WORK", 2**14)  # cut even these small products
+    results = []
+    for threads in (1, 2):
+        if backend._OpenBLAS.find() is not None:
+            monkeypatch.setattr(backend._OpenBLAS.find(), "get", lambda threads=threads: threads)
+            monkeypatch.setattr(backend._OpenBLAS.find(), "put", lambda _: None)
+        results.append(backend.matmul(a, b))
+    np.testing.assert_allclose(results[0], a @ b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(backend.matmul(a[None], b), a[None] @ b)  # batched: whole
+
+
+def test_set_num_threads_rejects_what_is_not_a_positive_int():
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="positive int"):
+            backend.set_num_threads(bad)
 
 
 # ----------------------------------------------------------------------------- on a GPU

@@ -6,10 +6,17 @@ on ``"cuda:N"``. Everything else asks :func:`get_array_module` for ``xp`` and wr
 
 Kernels that have a hand-written CUDA twin register both with :func:`twin`, so no
 kernel ever tests ``xp is cupy`` itself. Kernels that work on a batch in pieces (the
-convolutions) ask :func:`map_batch` for them, which gives a CuPy array one piece.
+convolutions) ask :func:`map_batch` for them, which gives a CuPy array one piece, and
+large products go through :func:`matmul`; on the CPU both run their pieces on every core
+(:func:`parallel_map`, :func:`get_num_threads`).
 """
 
+import concurrent.futures
+import ctypes
 import functools
+import glob
+import itertools
+import os
 
 import numpy
 
@@ -154,29 +161,158 @@ def elementwise(in_params, out_params, operation, name, preamble=""):
     return cupy.ElementwiseKernel(in_params, out_params, operation, name, preamble=preamble)
 
 
-# ----------------------------------------------------------------------------- batch chunks
+# ----------------------------------------------------------------------------- CPU threads
+#
+# On the CPU, tinygen's convolutions (their batch chunks) and large matrix products (their
+# row or column blocks) run on the calling thread plus a pool of helper threads, one thread
+# per BLAS thread, while NumPy's OpenBLAS is held at one thread. NumPy releases the GIL in
+# its copies, ufuncs and GEMMs, so im2col's copies and col2im's additions use every core,
+# not only the GEMMs. Every product tinygen runs holds OpenBLAS at one thread, small ones
+# too: OpenBLAS's own threads spin for about 0.1 s after each threaded GEMM, and two of ours
+# then share a core with one of them (a 2-thread DCGAN step here: 99-107 ms with the Linear
+# layers' products held too, 125-138 ms with them left to OpenBLAS's threads). The LSTM's
+# many small per-step products are the exception: they call NumPy directly, since a
+# hand-off to a helper thread (about 65 us here) costs more than one of them.
 
 CHUNK_BYTES = 2**21  # the scratch one batch chunk may use: about an L2 cache (1-2 MiB here)
+PIECE_WORK = 2**24  # multiply-adds per piece of a split product (~0.2 ms on a core): fewer, larger pieces
+
+
+class _OpenBLAS:
+    """The thread-count calls of the OpenBLAS that NumPy runs, found next to NumPy's package."""
+
+    def __init__(self, get, put):
+        self.get, self.put = get, put
+
+    @staticmethod
+    @functools.cache
+    def find():
+        """The :class:`_OpenBLAS` of NumPy's wheel (``scipy_openblas``), or None.
+
+        A NumPy built against another BLAS (MKL, Accelerate), or an OpenBLAS threaded by
+        OpenMP, gives None: tinygen then leaves threading to the BLAS and runs serially.
+        """
+        package = os.path.dirname(numpy.__file__)
+        folders = [os.path.join(os.path.dirname(package), "numpy.libs"), os.path.join(package, ".dylibs")]
+        for path in (p for folder in folders for p in sorted(glob.glob(os.path.join(folder, "*openblas*")))):
+            try:
+                lib = ctypes.CDLL(path)  # already loaded by NumPy: this only looks it up
+            except OSError:
+                continue
+            for prefix in ("scipy_", ""):
+                for suffix in ("64_", "_64", ""):
+                    get, put, layer = (
+                        getattr(lib, f"{prefix}openblas_{name}{suffix}", None)
+                        for name in ("get_num_threads", "set_num_threads", "get_parallel")
+                    )
+                    if get and put and layer and layer() == 1:  # 1: OpenBLAS's own pthreads pool
+                        return _OpenBLAS(get, put)
+        return None
+
+
+def get_num_threads():
+    """How many threads tinygen's CPU kernels use: NumPy's OpenBLAS setting (``torch.get_num_threads``).
+
+    ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``, threadpoolctl and :func:`set_num_threads`
+    all change it. Without OpenBLAS (another BLAS, or none found) it is 1.
+    """
+    blas = _OpenBLAS.find()
+    return blas.get() if blas else 1
+
+
+def set_num_threads(threads):
+    """Use ``threads`` threads for tinygen's CPU kernels and NumPy's OpenBLAS (``torch.set_num_threads``)."""
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"set_num_threads: threads must be a positive int, got {threads!r}")
+    blas = _OpenBLAS.find()
+    if blas is None:
+        raise DeviceError("set_num_threads: NumPy's BLAS is not a pthreads OpenBLAS; set its own variables")
+    blas.put(threads)
+
+
+@functools.cache
+def _helpers(count, pid):  # one pool per process: a forked child starts its own
+    return concurrent.futures.ThreadPoolExecutor(count, thread_name_prefix="tinygen")
+
+
+def parallel_map(fn, items):
+    """``[fn(item) for item in items]``, on :func:`get_num_threads` threads, OpenBLAS held at one.
+
+    The calling thread works too: it and ``threads - 1`` helpers each take the next item
+    not yet taken until none is left (a slow item does not hold up the rest). The results
+    come in the order of ``items`` whatever the thread count; a caller that sums them
+    adds in that order, so results do not depend on how many threads ran.
+    """
+    blas = _OpenBLAS.find()
+    threads = blas.get() if blas else 1
+    if threads < 2:
+        return [fn(item) for item in items]
+    results = [None] * len(items)
+    taken = itertools.count()  # next() on it is atomic under the GIL
+
+    def work():
+        while (i := next(taken)) < len(items):
+            results[i] = fn(items[i])
+
+    pool = _helpers(threads - 1, os.getpid())
+    blas.put(1)
+    try:
+        helpers = [pool.submit(work) for _ in range(min(threads, len(items)) - 1)]
+        try:
+            work()
+        finally:
+            concurrent.futures.wait(helpers)
+        for helper in helpers:
+            helper.result()  # raises what fn raised there
+    finally:
+        blas.put(threads)
+    return results
+
+
+def _pieces(length, count):
+    """``count`` slices that cut ``range(length)`` into near-equal consecutive runs."""
+    edges = [length * i // count for i in range(count + 1)]
+    return [slice(edges[i], edges[i + 1]) for i in range(count)]
+
+
+def matmul(a, b):
+    """``a @ b`` (NumPy's or CuPy's); on the CPU a large 2-D product in pieces for :func:`parallel_map`.
+
+    A product of ``m*k*n`` multiply-adds is cut into ``m*k*n // PIECE_WORK`` (at most 16)
+    blocks of rows of the result, or of columns when it has more columns than rows. The
+    cut depends on the shapes alone, so the result does too (OpenBLAS may round a block's
+    edge differently from the whole product's). Batched products run whole.
+    """
+    if not isinstance(a, numpy.ndarray):
+        return a @ b
+    count = 0
+    if a.ndim == 2 and b.ndim == 2:
+        (m, k), n = a.shape, b.shape[1]
+        count = min(16, m * k * n // PIECE_WORK, max(m, n))
+    if count < 2:
+        return parallel_map(lambda _: a @ b, [None])[0]
+    out = numpy.empty((m, n), dtype=numpy.result_type(a, b))
+    if m >= n:
+        parallel_map(lambda rows: numpy.matmul(a[rows], b, out=out[rows]), _pieces(m, count))
+    else:
+        parallel_map(lambda cols: numpy.matmul(a, b[:, cols], out=out[:, cols]), _pieces(n, count))
+    return out
 
 
 def map_batch(fn, batch, bytes_per_item, array):
-    """``fn(rows)`` for each chunk ``rows`` of a batch of ``batch`` items; yields the results in order.
+    """``[fn(rows) for rows in chunks]`` over a batch of ``batch`` items cut into chunks (slices).
 
-    The chunks are ``slice`` objects of ``CHUNK_BYTES // bytes_per_item`` items (at least
-    one; the last chunk holds what is left), so a kernel's scratch (im2col's columns) stays
-    in cache between the copy that writes it and the GEMM that reads it, and its peak
-    memory stays near one chunk's. A CuPy ``array`` gives one chunk: the GPU takes the
-    whole batch at once.
+    The chunks are an even number of near-equal runs of at most ``CHUNK_BYTES //
+    bytes_per_item`` items each (at least one item), so a kernel's scratch (im2col's
+    columns) stays in cache between the copy that writes it and the GEMM that reads it,
+    its peak memory stays near a chunk's per thread, and two threads share the chunks
+    evenly. They run through :func:`parallel_map`. The cut depends on the sizes alone, not
+    on the thread count. A CuPy ``array`` gives one chunk: the GPU takes the whole batch.
     """
     if not isinstance(array, numpy.ndarray):
-        yield fn(slice(0, batch))
-        return
-    size = max(1, CHUNK_BYTES // bytes_per_item)
-    for start in range(0, batch, size):
-        yield fn(slice(start, min(start + size, batch)))
-
-
-def run_batch(fn, batch, bytes_per_item, array):
-    """:func:`map_batch` for an ``fn`` that writes its chunk's result into an output array."""
-    for _ in map_batch(fn, batch, bytes_per_item, array):
-        pass
+        return [fn(slice(0, batch))]
+    if batch == 0:
+        return []
+    most = max(1, CHUNK_BYTES // bytes_per_item)
+    count = min(batch, 2 * -(-batch // (2 * most)))  # even, unless the batch has fewer items
+    return parallel_map(fn, _pieces(batch, count))

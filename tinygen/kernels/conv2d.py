@@ -85,7 +85,7 @@ def conv2d_forward(x, weight, bias, out_size, stride, padding, dilation, groups)
         else:  # add the bias while copying into NCHW order
             xp.add(y, bias.reshape(groups, -1, 1), out=out_rows)
 
-    backend.run_batch(forward_rows, n, cols_bytes(out_size, weight.shape, groups, x.itemsize), x)
+    backend.map_batch(forward_rows, n, cols_bytes(out_size, weight.shape, groups, x.itemsize), x)
     return out
 
 

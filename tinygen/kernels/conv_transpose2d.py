@@ -59,7 +59,7 @@ def conv_transpose2d_forward(x, weight, bias, out_size, stride, padding, dilatio
         if bias is not None:
             out[rows] += bias.reshape(-1, 1, 1)
 
-    backend.run_batch(forward_rows, n, conv_kernel.cols_bytes((h, w), weight.shape, groups, x.itemsize), x)
+    backend.map_batch(forward_rows, n, conv_kernel.cols_bytes((h, w), weight.shape, groups, x.itemsize), x)
     return out
 
 

@@ -4,6 +4,7 @@ Shapes follow ``numpy.matmul``/``torch.matmul``: a 1-D left operand is a row vec
 1-D right operand a column vector, and leading (batch) dimensions broadcast.
 """
 
+from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.errors import ShapeError
 from tinygen.ops import shape as sh
@@ -25,9 +26,8 @@ class MatMul(Function):
     def forward(ctx, a, b, transpose_a, transpose_b):
         ctx.save_for_backward(a, b)
         ctx.flags = (transpose_a, transpose_b)
-        return (a.data.swapaxes(-1, -2) if transpose_a else a.data) @ (
-            b.data.swapaxes(-1, -2) if transpose_b else b.data
-        )
+        a_data = a.data.swapaxes(-1, -2) if transpose_a else a.data
+        return backend.matmul(a_data, b.data.swapaxes(-1, -2) if transpose_b else b.data)
 
     @staticmethod
     def backward(ctx, grad):
@@ -69,7 +69,7 @@ class Linear(Function):
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        y = x.data @ weight.data.T
+        y = backend.matmul(x.data.reshape(-1, x.shape[-1]), weight.data.T).reshape(*x.shape[:-1], -1)
         if bias is not None:
             y += bias.data
         return y

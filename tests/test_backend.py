@@ -1,5 +1,8 @@
 """The backend switch: device strings, array modules, clear errors when CUDA is missing, batch chunks."""
 
+import operator
+import time
+
 import numpy as np
 import pytest
 
@@ -73,6 +76,25 @@ def test_parallel_map_keeps_the_order_and_holds_openblas_at_one_thread(threads):
         seen = backend.parallel_map(lambda i: (i, backend.get_num_threads()), list(range(7)))
         assert seen == [(i, 1) for i in range(7)]
         assert backend.get_num_threads() == threads  # given back afterwards
+    finally:
+        backend.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_parallel_map_folds_in_item_order_however_the_items_finish(threads):
+    if backend._OpenBLAS.find() is None:
+        pytest.skip("NumPy's BLAS is not a pthreads OpenBLAS")
+    before = backend.get_num_threads()
+    backend.set_num_threads(threads)
+    try:
+
+        def slow_early(i):  # the first items finish last
+            time.sleep(0.002 * (8 - i))
+            return [i]
+
+        assert backend.parallel_map(slow_early, list(range(8)), fold=operator.add) == list(range(8))
+        assert backend.parallel_map(slow_early, [], fold=operator.add) is None
+        assert backend.map_batch(lambda rows: [rows.start], 0, 1, np.zeros(1), fold=operator.add) is None
     finally:
         backend.set_num_threads(before)
 

@@ -17,6 +17,7 @@ import functools
 import glob
 import itertools
 import os
+import threading
 
 import numpy
 
@@ -235,24 +236,48 @@ def _helpers(count, pid):  # one pool per process: a forked child starts its own
     return concurrent.futures.ThreadPoolExecutor(count, thread_name_prefix="tinygen")
 
 
-def parallel_map(fn, items):
+def _in_order(fn, items, fold):
+    """What :func:`parallel_map` returns, computed on the calling thread, item after item."""
+    if fold is None:
+        return [fn(item) for item in items]
+    total = None
+    for i, item in enumerate(items):
+        total = fn(item) if i == 0 else fold(total, fn(item))
+    return total
+
+
+def parallel_map(fn, items, fold=None):
     """``[fn(item) for item in items]``, on :func:`get_num_threads` threads, OpenBLAS held at one.
 
     The calling thread works too: it and ``threads - 1`` helpers each take the next item
     not yet taken until none is left (a slow item does not hold up the rest). The results
-    come in the order of ``items`` whatever the thread count; a caller that sums them
-    adds in that order, so results do not depend on how many threads ran.
+    come in the order of ``items`` whatever the thread count. With ``fold`` the call returns
+    ``fold(...fold(fold(r0, r1), r2)..., rn)`` of the results ``r`` instead, folded in item
+    order as they arrive, so only results that finished ahead of their turn are held (a
+    sum of partial weight gradients keeps about one per thread, not one per chunk). Either
+    way the order is fixed, so results do not depend on how many threads ran. No items
+    with ``fold`` give None.
     """
     blas = _OpenBLAS.find()
     threads = blas.get() if blas else 1
     if threads < 2:
-        return [fn(item) for item in items]
-    results = [None] * len(items)
+        return _in_order(fn, items, fold)
+    waiting, folded = {}, [None, 0]  # results ahead of their turn; (fold so far, how many in it)
+    lock = threading.Lock()
     taken = itertools.count()  # next() on it is atomic under the GIL
 
     def work():
         while (i := next(taken)) < len(items):
-            results[i] = fn(items[i])
+            result = fn(items[i])
+            if fold is None:
+                waiting[i] = result
+                continue
+            with lock:
+                waiting[i] = result
+                while folded[1] in waiting:
+                    result = waiting.pop(folded[1])
+                    folded[0] = result if folded[1] == 0 else fold(folded[0], result)
+                    folded[1] += 1
 
     pool = _helpers(threads - 1, os.getpid())
     blas.put(1)
@@ -266,7 +291,7 @@ def parallel_map(fn, items):
             helper.result()  # raises what fn raised there
     finally:
         blas.put(threads)
-    return results
+    return [waiting[i] for i in range(len(items))] if fold is None else folded[0]
 
 
 def _pieces(length, count):
@@ -299,20 +324,23 @@ def matmul(a, b):
     return out
 
 
-def map_batch(fn, batch, bytes_per_item, array):
-    """``[fn(rows) for rows in chunks]`` over a batch of ``batch`` items cut into chunks (slices).
+def map_batch(fn, batch, bytes_per_item, array, fold=None, parallel=True):
+    """:func:`parallel_map` of ``fn(rows)`` over a batch of ``batch`` items cut into chunks (slices).
 
     The chunks are an even number of near-equal runs of at most ``CHUNK_BYTES //
     bytes_per_item`` items each (at least one item), so a kernel's scratch (im2col's
     columns) stays in cache between the copy that writes it and the GEMM that reads it,
     its peak memory stays near a chunk's per thread, and two threads share the chunks
-    evenly. They run through :func:`parallel_map`. The cut depends on the sizes alone, not
-    on the thread count. A CuPy ``array`` gives one chunk: the GPU takes the whole batch.
+    evenly. The cut depends on the sizes alone, not on the thread count. ``fold`` is
+    :func:`parallel_map`'s; with ``parallel=False`` the chunks run one after another on
+    the calling thread (``fn`` may still split its own products with :func:`matmul`). A
+    CuPy ``array`` gives one chunk: the GPU takes the whole batch at once.
     """
     if not isinstance(array, numpy.ndarray):
-        return [fn(slice(0, batch))]
+        return fn(slice(0, batch)) if fold else [fn(slice(0, batch))]
     if batch == 0:
-        return []
+        return None if fold else []
     most = max(1, CHUNK_BYTES // bytes_per_item)
     count = min(batch, 2 * -(-batch // (2 * most)))  # even, unless the batch has fewer items
-    return parallel_map(fn, _pieces(batch, count))
+    chunks = _pieces(batch, count)
+    return parallel_map(fn, chunks, fold) if parallel else _in_order(fn, chunks, fold)

@@ -66,37 +66,31 @@ def test_map_batch_covers_the_batch_in_order_in_an_even_number_of_bounded_chunks
     assert backend.map_batch(lambda rows: rows, 23, 300, object()) == [slice(0, 23)]
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.fixture(params=[1, 2, 3])
+def threads(request):
+    """NumPy's OpenBLAS, and so tinygen's CPU kernels, set to 1, 2 and 3 threads; put back after."""
+    if backend._OpenBLAS.find() is None:
+        pytest.skip("NumPy's BLAS is not a pthreads OpenBLAS")
+    before = backend.get_num_threads()
+    backend.set_num_threads(request.param)
+    yield request.param
+    backend.set_num_threads(before)
+
+
 def test_parallel_map_keeps_the_order_and_holds_openblas_at_one_thread(threads):
-    if backend._OpenBLAS.find() is None:
-        pytest.skip("NumPy's BLAS is not a pthreads OpenBLAS")
-    before = backend.get_num_threads()
-    backend.set_num_threads(threads)
-    try:
-        seen = backend.parallel_map(lambda i: (i, backend.get_num_threads()), list(range(7)))
-        assert seen == [(i, 1) for i in range(7)]
-        assert backend.get_num_threads() == threads  # given back afterwards
-    finally:
-        backend.set_num_threads(before)
+    seen = backend.parallel_map(lambda i: (i, backend.get_num_threads()), list(range(7)))
+    assert seen == [(i, 1) for i in range(7)]
+    assert backend.get_num_threads() == threads  # given back afterwards
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3])
 def test_parallel_map_folds_in_item_order_however_the_items_finish(threads):
-    if backend._OpenBLAS.find() is None:
-        pytest.skip("NumPy's BLAS is not a pthreads OpenBLAS")
-    before = backend.get_num_threads()
-    backend.set_num_threads(threads)
-    try:
+    def slow_early(i):  # the first items finish last
+        time.sleep(0.002 * (8 - i))
+        return [i]
 
-        def slow_early(i):  # the first items finish last
-            time.sleep(0.002 * (8 - i))
-            return [i]
-
-        assert backend.parallel_map(slow_early, list(range(8)), fold=operator.add) == list(range(8))
-        assert backend.parallel_map(slow_early, [], fold=operator.add) is None
-        assert backend.map_batch(lambda rows: [rows.start], 0, 1, np.zeros(1), fold=operator.add) is None
-    finally:
-        backend.set_num_threads(before)
+    assert backend.parallel_map(slow_early, list(range(8)), fold=operator.add) == list(range(8))
+    assert backend.parallel_map(slow_early, [], fold=operator.add) is None
+    assert backend.map_batch(lambda rows: [rows.start], 0, 1, np.zeros(1), fold=operator.add) is None
 
 
 def test_parallel_map_passes_an_error_on_and_restores_the_thread_count():

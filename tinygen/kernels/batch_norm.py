@@ -30,6 +30,8 @@ values (two passes), never ``E[x^2] - mean^2``, which cancels catastrophically.
 Derivation, including the second-order formulas: docs/kernels/batch_norm.md.
 """
 
+import operator
+
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
@@ -73,21 +75,43 @@ def _channel_sum_cuda(a3, b3=None):
 channel_sum = backend.twin(_channel_sum, cuda=_channel_sum_cuda)
 
 
+def _by_rows(fn, rows, fold=None):
+    """``backend.map_batch`` of ``fn(chunk)`` over the batch axis of the (N, ...) array ``rows``.
+
+    Each pass over the data goes by chunks of about ``CHUNK_BYTES``, on every CPU thread;
+    per-channel sums are folded in chunk order, so they do not depend on the thread count.
+    """
+    return backend.map_batch(fn, rows.shape[0], max(1, rows[:1].nbytes), rows, fold=fold)
+
+
 def _batch_stats(xp, x):
     """``(mean, var, centered)``: per-channel mean and biased variance, and ``x - mean`` as (N, C*L)."""
-    x3 = _as_ncl(x)
+    x3, x_rows = _as_ncl(x), _as_rows(x)
     count, length = x3.shape[0] * x3.shape[2], x3.shape[2]
-    mean = channel_sum(x3) / count
-    centered = _as_rows(x) - _channel_row(xp, mean, length)
-    var = channel_sum(*[centered.reshape(x3.shape)] * 2) / count
+    mean = _by_rows(lambda n: channel_sum(x3[n]), x3, fold=operator.iadd) / count
+    mean_row = _channel_row(xp, mean, length)
+    centered = xp.empty_like(x_rows)
+
+    def center(n):  # centered = x - mean, and its per-channel sum of squares
+        xp.subtract(x_rows[n], mean_row, out=centered[n])
+        return channel_sum(*[centered[n].reshape(x3[n].shape)] * 2)
+
+    var = _by_rows(center, x3, fold=operator.iadd) / count
     return mean, var, centered
 
 
 def _bn_forward(xp, centered, scale, bias, length):
     """``y = centered * scale + bias`` with per-channel ``scale = gamma * inv_std`` (bias may be None)."""
-    y = centered * _channel_row(xp, scale, length)
-    if bias is not None:
-        y += _channel_row(xp, bias, length)
+    scale_row = _channel_row(xp, scale, length)
+    bias_row = None if bias is None else _channel_row(xp, bias, length)
+    y = xp.empty_like(centered)
+
+    def rows(n):
+        xp.multiply(centered[n], scale_row, out=y[n])
+        if bias_row is not None:
+            y[n] += bias_row
+
+    _by_rows(rows, centered)
     return y
 
 
@@ -119,10 +143,16 @@ def bn_backward(grad_out, centered, inv_std, scale):
     With ``x_hat = centered * inv_std``: ``dgamma = inv_std * sum(dy * centered)`` and
     ``dx = scale * (dy - (dgamma*inv_std/m) * centered - dbeta/m)`` (:func:`bn_grad_x`).
     """
+    xp = backend.get_array_module(grad_out)
     grad_out3 = _as_ncl(grad_out)
     count, length = grad_out3.shape[0] * grad_out3.shape[2], grad_out3.shape[2]
-    grad_beta = channel_sum(grad_out3)
-    grad_gamma = channel_sum(grad_out3, centered.reshape(grad_out3.shape)) * inv_std
+
+    def sums(n):  # (2, C): sum(dy) and sum(dy * centered), per channel
+        grad3 = grad_out3[n]
+        return xp.stack([channel_sum(grad3), channel_sum(grad3, centered[n].reshape(grad3.shape))])
+
+    grad_beta, grad_dot = _by_rows(sums, grad_out3, fold=operator.iadd)
+    grad_gamma = grad_dot * inv_std
     centered_coef, const_coef = grad_gamma * inv_std / count, grad_beta / count
     grad_x = bn_grad_x(_as_rows(grad_out), centered, centered_coef, const_coef, scale, length)
     return grad_x, grad_gamma, grad_beta
@@ -130,11 +160,19 @@ def bn_backward(grad_out, centered, inv_std, scale):
 
 def _bn_grad_x(xp, grad_rows, centered, centered_coef, const_coef, scale, length):
     """``dx = scale * (dy - centered_coef * centered - const_coef)``, per-channel coefficients,
-    on (N, C*L) rows: computed in place in ``dx`` (four passes, no full-size temporary)."""
-    grad_x = centered * _channel_row(xp, centered_coef, length)
-    xp.subtract(grad_rows, grad_x, out=grad_x)
-    grad_x -= _channel_row(xp, const_coef, length)
-    grad_x *= _channel_row(xp, scale, length)
+    on (N, C*L) rows: computed in place in ``dx``, by batch chunks (four passes over each
+    chunk, no full-size temporary)."""
+    centered_row, const_row = _channel_row(xp, centered_coef, length), _channel_row(xp, const_coef, length)
+    scale_row = _channel_row(xp, scale, length)
+    grad_x = xp.empty_like(centered)
+
+    def rows(n):
+        xp.multiply(centered[n], centered_row, out=grad_x[n])
+        xp.subtract(grad_rows[n], grad_x[n], out=grad_x[n])
+        grad_x[n] -= const_row
+        grad_x[n] *= scale_row
+
+    _by_rows(rows, centered)
     return grad_x
 
 

@@ -164,16 +164,17 @@ def elementwise(in_params, out_params, operation, name, preamble=""):
 
 # ----------------------------------------------------------------------------- CPU threads
 #
-# On the CPU, tinygen's convolutions (their batch chunks) and large matrix products (their
-# row or column blocks) run on the calling thread plus a pool of helper threads, one thread
-# per BLAS thread, while NumPy's OpenBLAS is held at one thread. NumPy releases the GIL in
-# its copies, ufuncs and GEMMs, so im2col's copies and col2im's additions use every core,
-# not only the GEMMs. Every product tinygen runs holds OpenBLAS at one thread, small ones
-# too: OpenBLAS's own threads spin for about 0.1 s after each threaded GEMM, and two of ours
-# then share a core with one of them (a 2-thread DCGAN step here: 99-107 ms with the Linear
-# layers' products held too, 125-138 ms with them left to OpenBLAS's threads). The LSTM's
-# many small per-step products are the exception: they call NumPy directly, since a
-# hand-off to a helper thread (about 65 us here) costs more than one of them.
+# On the CPU, tinygen's convolutions (their batch chunks), batch norm (likewise) and large
+# matrix products (their row or column blocks) run on the calling thread plus helper
+# threads, as many threads in all as BLAS has, while NumPy's OpenBLAS is held at one
+# thread. NumPy releases the GIL in its copies, ufuncs and GEMMs, so im2col's copies and
+# col2im's additions use every core, not only the GEMMs. Every product tinygen runs holds
+# OpenBLAS at one thread, small ones too: OpenBLAS's own threads spin for about 0.1 s after
+# each threaded GEMM, and two of ours then share a core with one of them (a 2-thread DCGAN
+# step here: 99-107 ms with the Linear layers' products held too, 125-138 ms with them left
+# to OpenBLAS's threads). The LSTM's many small per-step products are the exception: they
+# call NumPy directly, since a hand-off to a helper thread (about 65 us here) costs more
+# than one of them.
 
 CHUNK_BYTES = 2**21  # the scratch one batch chunk may use: about an L2 cache (1-2 MiB here)
 PIECE_WORK = 2**24  # multiply-adds per piece of a split product (~0.2 ms on a core): fewer, larger pieces
@@ -279,9 +280,11 @@ def parallel_map(fn, items, fold=None):
                     folded[0] = result if folded[1] == 0 else fold(folded[0], result)
                     folded[1] += 1
 
-    pool = _helpers(threads - 1, os.getpid())
     blas.put(1)
     try:
+        if len(items) < 2:
+            return _in_order(fn, items, fold)
+        pool = _helpers(threads - 1, os.getpid())
         helpers = [pool.submit(work) for _ in range(min(threads, len(items)) - 1)]
         try:
             work()

@@ -25,6 +25,8 @@ from tinygen.nn.modules.conv import Conv2d, ConvTranspose2d
 from tinygen.testing import gradcheck, gradgradcheck
 from tinygen.testing import strategies as tst
 
+from .thread_counts import assert_same_at_any_thread_count, needs_openblas
+
 
 @pytest.fixture(
     autouse=True,
@@ -166,26 +168,20 @@ def test_conv_transpose2d_gradgradcheck(cfg, data):
     assert gradgradcheck(fn, tensors(x, w, b), name=f"conv_transpose2d {cfg}")
 
 
-@pytest.mark.skipif(backend._OpenBLAS.find() is None, reason="NumPy's BLAS is not a pthreads OpenBLAS")
+@needs_openblas
 @pytest.mark.parametrize("fn", [conv2d, conv_transpose2d])
 def test_results_do_not_depend_on_the_thread_count(fn):
     """The batch chunks run on as many threads as BLAS has; their sums are taken in chunk order."""
     rng = np.random.default_rng(0)
     x, w, b = rng.standard_normal((7, 4, 9, 9)), rng.standard_normal((4, 4, 3, 3)), rng.standard_normal(4)
-    before = backend.get_num_threads()
-    results = []
-    try:
-        for threads in (1, 2, 3):
-            backend.set_num_threads(threads)
-            xt, wt, bt = (tinygen.tensor(a, requires_grad=True) for a in (x, w, b))
-            y = fn(xt, wt, bt, stride=2, padding=1)
-            y.backward(tinygen.tensor(np.cos(np.arange(y.numel())).reshape(y.shape)))
-            results.append([a.numpy() for a in (y, xt.grad, wt.grad, bt.grad)])
-    finally:
-        backend.set_num_threads(before)
-    for other in results[1:]:
-        for got, want in zip(other, results[0], strict=True):
-            np.testing.assert_array_equal(got, want)
+
+    def run():
+        xt, wt, bt = (tinygen.tensor(a, requires_grad=True) for a in (x, w, b))
+        y = fn(xt, wt, bt, stride=2, padding=1)
+        y.backward(tinygen.tensor(np.cos(np.arange(y.numel())).reshape(y.shape)))
+        return [a.numpy() for a in (y, xt.grad, wt.grad, bt.grad)]
+
+    assert_same_at_any_thread_count(run)
 
 
 def test_gradient_penalty_through_two_convolutions():

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygen
+from tinygen import backend
 from tinygen.errors import DTypeError, IndexOutOfRangeError, ShapeError
 from tinygen.kernels.batch_norm import batch_norm
 from tinygen.kernels.embedding import embedding
@@ -17,6 +18,8 @@ from tinygen.nn.modules.pooling import AvgPool2d, MaxPool2d
 from tinygen.nn.modules.sparse import Embedding
 from tinygen.testing import gradcheck, gradgradcheck
 from tinygen.testing import strategies as tst
+
+from .thread_counts import assert_same_at_any_thread_count, needs_openblas
 
 
 def leaf(array):
@@ -482,3 +485,20 @@ def test_embedding_option_errors():
     with pytest.raises(ValueError, match="Embedding: num_embeddings must be a non-negative int, got -3"):
         Embedding(-3, 2)
     np.testing.assert_array_equal(weight.numpy(), 1)  # nothing renormalised by a rejected call
+
+
+@needs_openblas
+def test_batch_norm_results_do_not_depend_on_the_thread_count(monkeypatch):
+    """Its passes go by batch chunks on every thread; the per-channel sums are added in chunk order."""
+    monkeypatch.setattr(backend, "CHUNK_BYTES", 1)  # one image per chunk: seven chunks to share out
+    rng = np.random.default_rng(0)
+    x, upstream = rng.standard_normal((7, 3, 5, 4)), rng.standard_normal((7, 3, 5, 4))
+    g = rng.standard_normal(3)
+
+    def run():
+        xt, gt, bt = (tinygen.tensor(a, requires_grad=True) for a in (x, g, np.zeros(3)))
+        y = batch_norm(xt, None, None, gt, bt, training=True)
+        y.backward(tinygen.tensor(upstream))
+        return [a.numpy() for a in (y, xt.grad, gt.grad, bt.grad)]
+
+    assert_same_at_any_thread_count(run)

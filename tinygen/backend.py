@@ -232,38 +232,6 @@ def set_num_threads(threads):
     blas.put(threads)
 
 
-# Scratch arrays that never leave a kernel (im2col's columns, zero-padded images, a chunk's
-# product) are reused per thread. glibc maps a fresh array above its mmap threshold (128
-# KiB to start, raised as large arrays are freed) and unmaps it when it is freed, so a
-# kernel that allocates its scratch for every batch chunk can pay a page fault for every
-# 4 KiB it touches, each time, depending on what the process allocated before (a DCGAN
-# step in a script of its own: thousands a step; col2im of one MNIST chunk: 0.31 ms in a
-# warmed-up process, 0.83-1.2 ms in one that faults).
-WORKSPACE_BYTES = 4 * CHUNK_BYTES  # the largest scratch array kept per name and thread
-_workspaces = {}  # (thread ident, name) -> buffer; clear() frees them all
-
-
-def workspace(name, shape, dtype, like):
-    """An uninitialised ``shape`` array of ``dtype`` for scratch, this thread's buffer ``name``.
-
-    The same thread asking for the same ``name`` again gets the same memory, so a caller
-    must be done with the array before it (or anything it calls) asks for ``name`` again;
-    different names never overlap. Arrays over ``WORKSPACE_BYTES``, and CuPy arrays (``like``
-    is a CuPy array: CuPy pools device memory itself), are fresh ones.
-    """
-    xp = get_array_module(like)
-    dtype = numpy.dtype(dtype)
-    nbytes = dtype.itemsize * int(numpy.prod(shape, dtype=numpy.int64))
-    if xp is not numpy or nbytes > WORKSPACE_BYTES:
-        return xp.empty(shape, dtype=dtype)
-    key = (threading.get_ident(), name)
-    buffer = _workspaces.get(key)
-    if buffer is None or buffer.nbytes < nbytes:
-        words = -(-nbytes // 64) * 8  # float64 words in a whole number of 64-byte lines
-        buffer = _workspaces[key] = numpy.empty(words, dtype=numpy.float64)
-    return buffer.view(numpy.uint8)[:nbytes].view(dtype).reshape(shape)
-
-
 @functools.cache
 def _helpers(count, pid):  # one pool per process: a forked child starts its own
     return concurrent.futures.ThreadPoolExecutor(count, thread_name_prefix="tinygen")

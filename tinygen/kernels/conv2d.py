@@ -73,16 +73,13 @@ def conv2d_forward(x, weight, bias, out_size, stride, padding, dilation, groups)
         w = xp.ascontiguousarray(w_t.transpose(0, 2, 1))  # (g, kH*kW*C/g, O/g), a small copy
     out = xp.empty((n, out_channels, *out_size), dtype=x.dtype)
 
-    def product(rows, columns):  # a chunk's product, before it is reordered into out
-        return backend.workspace("product", (groups, rows, columns), x.dtype, x)
-
     def forward_rows(rows):
         cols_t = im2col(x[rows], (kh, kw), out_size, stride, padding, dilation, groups)
-        if channels_last(group_in):  # (g, n_rows*out_h*out_w, O/g)
-            y = xp.matmul(cols_t.transpose(0, 2, 1), w, out=product(cols_t.shape[2], out_channels // groups))
+        if channels_last(group_in):
+            y = cols_t.transpose(0, 2, 1) @ w  # (g, n_rows*out_h*out_w, O/g)
             y = y.reshape(groups, -1, pixels, out_channels // groups).transpose(1, 0, 3, 2)
-        else:  # (g, O/g, n_rows*out_h*out_w); the reordering into NCHW below copies whole rows
-            y = xp.matmul(w_t, cols_t, out=product(out_channels // groups, cols_t.shape[2]))
+        else:  # the reordering into NCHW below then copies whole (out_h*out_w) rows
+            y = w_t @ cols_t  # (g, O/g, n_rows*out_h*out_w)
             y = y.reshape(groups, out_channels // groups, -1, pixels).transpose(2, 0, 1, 3)
         out_rows = out[rows].reshape(y.shape)  # (n_rows, g, O/g, out_h*out_w), a view of out
         if bias is None:

@@ -51,11 +51,9 @@ def conv_transpose2d_forward(x, weight, bias, out_size, stride, padding, dilatio
         x_rows = x[rows]
         x_t = group_major(x_rows, groups)  # (g, C_in/g, n_rows*H*W)
         if channels_last(group_out):  # im2col's layout: the transpose contiguous
-            a, b = x_t.transpose(0, 2, 1), w_t
+            cols_t = (x_t.transpose(0, 2, 1) @ w_t).transpose(0, 2, 1)
         else:
-            a, b = w_t.transpose(0, 2, 1), x_t
-        product = xp.matmul(a, b, out=backend.workspace("cols", (groups, a.shape[1], b.shape[2]), x.dtype, x))
-        cols_t = product.transpose(0, 2, 1) if channels_last(group_out) else product
+            cols_t = w_t.transpose(0, 2, 1) @ x_t
         shape = (x_rows.shape[0], group_out * groups, *out_size)
         col2im(cols_t, shape, (kh, kw), (h, w), stride, padding, dilation, out=out[rows])
         if bias is not None:

@@ -67,31 +67,25 @@ def group_major(a, groups):
 
     Read transposed (a free view), it is the (g, N*h*w, C/g) pixels-by-channels operand of
     the GEMMs; the copy moves whole (h*w) rows, which is cheap, where a channels-last copy
-    would transpose every image. The result is this thread's workspace ``"group_major"``.
+    would transpose every image.
     """
+    xp = backend.get_array_module(a)
     n, c, h, w = a.shape
     a = a.reshape(n, groups, c // groups, h * w).transpose(1, 2, 0, 3)
-    out = backend.workspace("group_major", a.shape, a.dtype, a)
-    out[...] = a
-    return out.reshape(groups, c // groups, n * h * w)
+    return xp.ascontiguousarray(a).reshape(groups, c // groups, n * h * w)
 
 
-def _zero_padded(shape, padding, groups, like):
+def _zero_padded(shape, padding, groups, dtype, xp):
     """A zero (N, g, C/g, H + 2*p_h, W + 2*p_w) array: a view of a channels-last or channels-first one.
 
     The view gives im2col and col2im one indexing for both layouts; NumPy's copies and
-    additions walk the memory underneath in its own order. It is this thread's workspace
-    ``"padded"`` (``backend.workspace``), of ``like``'s dtype and device.
+    additions walk the memory underneath in its own order.
     """
     n, c, h, w = shape
     padded_size = (h + 2 * padding[0], w + 2 * padding[1])
     if channels_last(c // groups):
-        stored, order = (n, *padded_size, groups, c // groups), (0, 3, 4, 1, 2)
-    else:
-        stored, order = (groups, c // groups, n, *padded_size), (2, 0, 1, 3, 4)
-    padded = backend.workspace("padded", stored, like.dtype, like)
-    padded.fill(0)
-    return padded.transpose(order)
+        return xp.zeros((n, *padded_size, groups, c // groups), dtype=dtype).transpose(0, 3, 4, 1, 2)
+    return xp.zeros((groups, c // groups, n, *padded_size), dtype=dtype).transpose(2, 0, 1, 3, 4)
 
 
 def im2col(x, kernel, out_size, stride, padding, dilation, groups):
@@ -104,16 +98,14 @@ def im2col(x, kernel, out_size, stride, padding, dilation, groups):
     transposed convolution whose ``output_padding`` left rows unread asks for less).
 
     The input is copied once into a zero-padded array; a strided view then picks every
-    patch without copying, and one copy lays the patches out. The columns are this
-    thread's workspace ``"cols"`` (``backend.workspace``): use them before the thread's next
-    im2col.
+    patch without copying, and one copy lays the patches out.
     """
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     out_h, out_w = out_size
     group_c = c // groups
-    padded = _zero_padded(x.shape, padding, groups, x)  # (N, g, C/g, H + 2p, W + 2p)
+    padded = _zero_padded(x.shape, padding, groups, x.dtype, xp)  # (N, g, C/g, H + 2p, W + 2p)
     padded[..., ph : ph + h, pw : pw + w] = x.reshape(n, groups, group_c, h, w)
     step_n, step_g, step_c, step_h, step_w = padded.strides
     patches = xp.lib.stride_tricks.as_strided(  # patches[G, c, u, v, n, i, j], no copy
@@ -122,12 +114,9 @@ def im2col(x, kernel, out_size, stride, padding, dilation, groups):
         strides=(step_g, step_c, dh * step_h, dw * step_w, step_n, sh * step_h, sw * step_w),
     )
     if channels_last(group_c):  # stored as (G, n, i, j, u, v, c)
-        patches = patches.transpose(0, 4, 5, 6, 2, 3, 1)
-    cols = backend.workspace("cols", patches.shape, x.dtype, x)
-    cols[...] = patches
-    if channels_last(group_c):
+        cols = xp.ascontiguousarray(patches.transpose(0, 4, 5, 6, 2, 3, 1))
         return cols.reshape(groups, n * out_h * out_w, kh * kw * group_c).transpose(0, 2, 1)
-    return cols.reshape(groups, group_c * kh * kw, n * out_h * out_w)
+    return xp.ascontiguousarray(patches).reshape(groups, group_c * kh * kw, n * out_h * out_w)
 
 
 def _col2im(xp, cols_t, shape, kernel, out_size, stride, padding, dilation, out=None):
@@ -149,7 +138,7 @@ def _col2im(xp, cols_t, shape, kernel, out_size, stride, padding, dilation, out=
         pieces = cols.transpose(4, 5, 1, 0, 6, 2, 3)
     else:  # from the stored (G, c, u, v, n, i, j)
         pieces = cols_t.reshape(groups, group_c, kh, kw, n, out_h, out_w).transpose(2, 3, 4, 0, 1, 5, 6)
-    padded = _zero_padded(shape, padding, groups, cols_t)  # (N, g, C/g, H + 2p, W + 2p)
+    padded = _zero_padded(shape, padding, groups, cols_t.dtype, xp)  # (N, g, C/g, H + 2p, W + 2p)
     for u in range(kh):
         for v in range(kw):
             rows = slice(u * dh, u * dh + sh * (out_h - 1) + 1, sh)

@@ -1,6 +1,9 @@
 """The backend switch: device strings, array modules, clear errors when CUDA is missing, batch chunks."""
 
 import operator
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -122,6 +125,38 @@ def test_matmul_in_pieces_equals_numpy_and_does_not_depend_on_the_thread_count(s
     np.testing.assert_allclose(results[0], a @ b, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(results[0], results[1])
     np.testing.assert_array_equal(backend.matmul(a[None], b), a[None] @ b)  # batched: whole
+
+
+FAULTS_OF_A_LOOP = """
+import resource, sys
+import numpy as np
+if sys.argv[1] == "tinygen":
+    import tinygen
+a = np.empty(2**19)  # a 4 MiB array, mapped and freed: glibc's thresholds become 4 and 8 MiB
+a.fill(1.0)
+del a
+for step in range(3):  # a loop making and freeing 12 MiB of arrays each step
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    arrays = [np.empty(3 * 2**17) for _ in range(4)]
+    for x in arrays:
+        x.fill(1.0)
+    del arrays, x
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc on Linux")
+def test_importing_tinygen_lets_glibc_keep_freed_arrays_for_the_next_step():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}  # glibc's defaults
+
+    def faults_a_step(who):
+        run = [sys.executable, "-c", FAULTS_OF_A_LOOP, who]
+        return int(subprocess.run(run, capture_output=True, text=True, check=True, env=env).stdout)
+
+    faults = {who: faults_a_step(who) for who in ("numpy", "tinygen")}
+    if faults["numpy"] < 1536:
+        pytest.skip(f"this C library keeps the arrays without tinygen ({faults['numpy']} page faults a step)")
+    assert faults["tinygen"] < 256, faults  # 3072 pages a step, each faulted in again without tinygen
 
 
 def test_set_num_threads_rejects_what_is_not_a_positive_int():

@@ -182,7 +182,10 @@ def _keep_freed_arrays():
     ``MALLOC_TRIM_THRESHOLD_``, ``mallopt``) turns the adjustment off, and then this does
     nothing; so it does with other C libraries. The array is never written: no memory used.
     """
-    numpy.empty(2**22 - 1024, dtype=numpy.float64)
+    try:
+        numpy.empty(2**22 - 1024, dtype=numpy.float64)
+    except MemoryError:  # a system that commits memory strictly, and has not 32 MiB to spare
+        pass
 
 
 _keep_freed_arrays()

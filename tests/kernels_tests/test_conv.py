@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import tinygen
 from tinygen import backend
 from tinygen.errors import DTypeError, ShapeError
+from tinygen.kernels import conv2d as conv_kernel
 from tinygen.kernels import im2col
 from tinygen.kernels.conv2d import conv2d
 from tinygen.kernels.conv_transpose2d import conv_transpose2d
@@ -182,6 +183,16 @@ def test_results_do_not_depend_on_the_thread_count(fn):
         return [a.numpy() for a in (y, xt.grad, wt.grad, bt.grad)]
 
     assert_same_at_any_thread_count(run)
+
+
+@pytest.mark.parametrize("shape", [(1, 13, 1024), (2, 20, 600), (3, 5, 2048)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weight_transpose_is_a_plain_transpose(shape, dtype):
+    """Rows of 4 KiB or more are copied eight at a time (and 13 or 20 rows leave a remainder)."""
+    matrices = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    out = conv_kernel.transposed(matrices)
+    assert out.flags.c_contiguous and out.dtype == dtype
+    np.testing.assert_array_equal(out, matrices.transpose(0, 2, 1))
 
 
 def test_gradient_penalty_through_two_convolutions():

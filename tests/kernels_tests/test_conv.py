@@ -188,11 +188,23 @@ def test_results_do_not_depend_on_the_thread_count(fn):
 @pytest.mark.parametrize("shape", [(1, 13, 1024), (2, 20, 600), (3, 5, 2048)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_weight_transpose_is_a_plain_transpose(shape, dtype):
-    """Rows of 4 KiB or more are copied eight at a time (and 13 or 20 rows leave a remainder)."""
+    """Rows of a multiple of 1 KiB are copied eight at a time (13 or 20 rows leave a remainder)."""
     matrices = np.random.default_rng(0).standard_normal(shape).astype(dtype)
     out = conv_kernel.transposed(matrices)
     assert out.flags.c_contiguous and out.dtype == dtype
     np.testing.assert_array_equal(out, matrices.transpose(0, 2, 1))
+
+
+@pytest.mark.parametrize("side", [14, 16, 32])  # channels 3136, 1024 and 4096 bytes apart
+def test_im2col_of_channels_that_alias_in_the_cache(side):
+    """The padded copy goes eight channels at a time where channels are a multiple of 1 KiB apart."""
+    x = np.random.default_rng(0).standard_normal((2, 20, side, side)).astype(np.float32)
+    cols_t = im2col.im2col(x, (3, 3), (side, side), (1, 1), (1, 1), (1, 1), 1)  # (1, 9*20, 2*side*side)
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    for u, v in [(0, 0), (1, 2), (2, 1)]:
+        expected = padded[:, :, u : u + side, v : v + side].transpose(1, 0, 2, 3).reshape(20, -1)
+        rows = [(3 * u + v) * 20 + c if im2col.channels_last(20) else c * 9 + 3 * u + v for c in range(20)]
+        np.testing.assert_array_equal(cols_t[0, rows], expected)
 
 
 def test_gradient_penalty_through_two_convolutions():

@@ -28,7 +28,7 @@ import tinygen.kernels.conv_transpose2d as transpose_kernel
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.errors import DTypeError, ShapeError
-from tinygen.kernels.im2col import _pair, channels_last, conv_output_size, group_major, im2col
+from tinygen.kernels.im2col import _pair, channels_last, conv_output_size, copy_into, group_major, im2col
 
 # ----------------------------------------------------------------------------- xp version
 
@@ -55,32 +55,13 @@ def weight_from_matrix(matrix, shape):
     return matrix.reshape(shape)
 
 
-def _transposed(xp, matrices):
-    """``matrices.transpose(0, 2, 1)`` of a (g, rows, columns) array, as a new contiguous array.
-
-    NumPy copies a transpose in the order of the copy, reading each source column down a
-    stride of one row. Where rows are 4 KiB or longer (1024 float32 columns), the cache
-    lines that one pass down a column reads all fall into one set of the 8-way L1, and the
-    copy crawls: MNIST's ``Conv2d(64, 128)`` weight, (128, 1024), took 0.37 ms and CIFAR's
-    ``Conv2d(128, 256)`` weight 1.5 ms, longer than the im2col of a chunk. Such matrices
-    are copied eight source rows at a time, which fit the set: 0.09 and 0.35 ms. Shorter
-    rows (the 3 x 3 layer's 576 columns: 12 us against 28) are copied in one go.
-    """
-    if matrices.shape[2] * matrices.itemsize < 4096:
-        return xp.ascontiguousarray(matrices.transpose(0, 2, 1))
+def transposed(matrices):
+    """``matrices.transpose(0, 2, 1)`` of a (g, rows, columns) array, as a new contiguous array."""
     groups, rows, columns = matrices.shape
+    xp = backend.get_array_module(matrices)
     out = xp.empty((groups, columns, rows), dtype=matrices.dtype)
-    for start in range(0, rows, 8):
-        out[:, :, start : start + 8] = matrices[:, start : start + 8].transpose(0, 2, 1)
+    copy_into(out, matrices.transpose(0, 2, 1), 2)  # eight rows at a time where rows alias in the cache
     return out
-
-
-def _transposed_cuda(matrices):
-    """:func:`_transposed` on a GPU: one copy kernel, where the loop would launch one per eight rows."""
-    return backend.cupy.ascontiguousarray(matrices.transpose(0, 2, 1))
-
-
-transposed = backend.twin(_transposed, cuda=_transposed_cuda)
 
 
 def conv2d_forward(x, weight, bias, out_size, stride, padding, dilation, groups):

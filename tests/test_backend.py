@@ -159,6 +159,16 @@ def test_importing_tinygen_lets_glibc_keep_freed_arrays_for_the_next_step():
     assert faults["tinygen"] < 256, faults  # 3072 pages a step, each faulted in again without tinygen
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_over_one_index_is_numpys_outer_product(dtype):
+    rng = np.random.default_rng(0)
+    for a_shape, b_shape in [((64, 1), (1, 6272)), ((3, 5, 1), (3, 1, 4)), ((5, 1), (2, 1, 4))]:
+        a, b = rng.standard_normal(a_shape).astype(dtype), rng.standard_normal(b_shape).astype(dtype)
+        got = backend.matmul(a, b)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, a @ b)
+
+
 def test_set_num_threads_rejects_what_is_not_a_positive_int():
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="positive int"):

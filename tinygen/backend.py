@@ -345,7 +345,7 @@ def matmul(a, b):
     """
     if not isinstance(a, numpy.ndarray):
         return a @ b
-    if a.shape[-1] == 1 and a.ndim >= 2 and b.ndim >= 2:
+    if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == b.shape[-2] == 1:
         return a * b
     count = 0
     if a.ndim == 2 and b.ndim == 2:

@@ -96,6 +96,28 @@ def test_adam_first_step_moves_by_lr():
     np.testing.assert_allclose(state["exp_avg"].numpy(), [0.3, -0.001, 0.0])
 
 
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_steps_are_the_plain_formula_to_the_bit(amsgrad, dtype):
+    # the update runs in place through scratch arrays; its numbers are the textbook expressions'
+    rng = np.random.default_rng(0)
+    expected = rng.standard_normal((40, 50)).astype(dtype)
+    p = Parameter(expected.copy())
+    opt = Adam([p], lr=1e-3, betas=(0.5, 0.999), eps=1e-8, weight_decay=0.01, amsgrad=amsgrad)
+    m = v = v_max = np.zeros_like(expected)
+    for step in range(1, 4):
+        g = rng.standard_normal((40, 50)).astype(dtype)
+        with_grad(p, *g)
+        opt.step()
+        g = g + 0.01 * expected
+        m = 0.5 * m + (1 - 0.5) * g
+        v = 0.999 * v + (1 - 0.999) * g * g
+        v_max = np.maximum(v_max, v)
+        denom = np.sqrt(v_max if amsgrad else v) / (1 - 0.999**step) ** 0.5 + 1e-8
+        expected = expected - (1e-3 / (1 - 0.5**step)) * m / denom
+        np.testing.assert_array_equal(p.numpy(), expected)
+
+
 def test_amsgrad_keeps_the_largest_second_moment():
     p = with_grad(param(0.0), 10.0)
     opt = Adam([p], amsgrad=True)

@@ -51,6 +51,13 @@ def with_dim(draw, min_dims=1, **kwargs):
 
 
 @st.composite
+def per_channel(draw):
+    """(array, keepdim) of 3 or 4 dims, to sum over all axes but 1 (a convolution's bias gradient)."""
+    shape = draw(tst.shapes(min_dims=3, max_dims=4, max_side=4))
+    return draw(tst.arrays(shape)), draw(st.booleans())
+
+
+@st.composite
 def matmul_pair(draw):
     n, k, m = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
     kind = draw(st.sampled_from(["2d", "batched", "broadcast", "vec_mat", "mat_vec", "vec_vec"]))
@@ -169,6 +176,8 @@ CASES = [
     OpCase("sum_dim", with_dim(), lambda x, d, k: x.sum(d, keepdim=k), lambda x, d, k: x.sum(d, keepdims=k)),
     OpCase("sum_dims", unary().filter(lambda a: a[0].ndim >= 2), lambda x: x.sum((0, -1)),
            lambda x: x.sum((0, x.ndim - 1))),
+    OpCase("sum_per_channel", per_channel(), lambda x, k: x.sum((0, *range(2, x.ndim)), keepdim=k),
+           lambda x, k: x.sum((0, *range(2, x.ndim)), keepdims=k)),
     OpCase("mean_dim", with_dim(), lambda x, d, k: x.mean(d, keepdim=k), lambda x, d, k: x.mean(d, keepdims=k)),
     OpCase("max_all", unary(distinct=True), lambda x: x.max(), np.max),
     OpCase("max_dim", with_dim(distinct=True), lambda x, d, k: x.max(d, keepdim=k).values,

@@ -75,3 +75,15 @@ def test_gradgradcheck(case, data):
 
     fn.__name__ = case.name
     assert gradgradcheck(fn, tensors)
+
+
+def test_per_channel_sum_keeps_numpy_dtypes_and_layouts():
+    """A sum over all axes but 1 is one einsum for contiguous floats, else NumPy's own sum."""
+    x = np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5)
+    strided = x.astype(np.float32).transpose(0, 1, 3, 2)
+    for array in (x.astype(np.int32), x.astype(np.float32), strided, x.astype(np.float64)):
+        for keepdim in (False, True):
+            out = tinygen.tensor(array).sum((0, 2, 3), keepdim=keepdim)
+            expected = array.sum((0, 2, 3), keepdims=keepdim)
+            assert out.dtype == expected.dtype
+            np.testing.assert_array_equal(out.numpy(), expected)  # small integers: every order is exact

@@ -41,8 +41,8 @@ from tinygen.ops import shape as sh
 
 # ----------------------------------------------------------------------------- xp version
 # Layout, chosen by measurement (docs/kernels/batch_norm.md). Per-channel sums view an
-# array as (N, C, L) and are one einsum each: a single pass, without the strided walk that
-# ``sum(axis=(0, 2))`` makes. Elementwise steps view it as (N, C*L) and take per-channel
+# array as (N, C, L) and are one einsum each (``reduce.channel_sum``): a single pass, without
+# the strided walk that ``sum(axis=(0, 2))`` makes. Elementwise steps view it as (N, C*L) and take per-channel
 # values as one row of C*L (each repeated L times): the row broadcasts along N only, so
 # NumPy's inner loop runs over C*L contiguous values instead of L: 1.7 times as fast.
 
@@ -62,19 +62,6 @@ def _channel_row(xp, values, length):
     return xp.repeat(values, length) if length > 1 else values
 
 
-def _channel_sum(xp, a3, b3=None):
-    """Per-channel sums over N and L of ``a3`` (of ``a3 * b3``), (N, C, L) -> (C,): one einsum."""
-    return xp.einsum("ncl->c", a3) if b3 is None else xp.einsum("ncl,ncl->c", a3, b3)
-
-
-def _channel_sum_cuda(a3, b3=None):
-    """:func:`_channel_sum` on CuPy, whose einsum parses its subscripts in Python at every call."""
-    return (a3 if b3 is None else a3 * b3).sum(axis=(0, 2))
-
-
-channel_sum = backend.twin(_channel_sum, cuda=_channel_sum_cuda)
-
-
 def _by_rows(fn, rows, fold=None):
     """``backend.map_batch`` of ``fn(chunk)`` over the batch axis of the (N, ...) array ``rows``.
 
@@ -88,13 +75,13 @@ def _batch_stats(xp, x):
     """``(mean, var, centered)``: per-channel mean and biased variance, and ``x - mean`` as (N, C*L)."""
     x3, x_rows = _as_ncl(x), _as_rows(x)
     count, length = x3.shape[0] * x3.shape[2], x3.shape[2]
-    mean = _by_rows(lambda n: channel_sum(x3[n]), x3, fold=operator.iadd) / count
+    mean = _by_rows(lambda n: reduce.channel_sum(x3[n]), x3, fold=operator.iadd) / count
     mean_row = _channel_row(xp, mean, length)
     centered = xp.empty_like(x_rows)
 
     def center(n):  # centered = x - mean, and its per-channel sum of squares
         xp.subtract(x_rows[n], mean_row, out=centered[n])
-        return channel_sum(*[centered[n].reshape(x3[n].shape)] * 2)
+        return reduce.channel_sum(*[centered[n].reshape(x3[n].shape)] * 2)
 
     var = _by_rows(center, x3, fold=operator.iadd) / count
     return mean, var, centered
@@ -149,7 +136,8 @@ def bn_backward(grad_out, centered, inv_std, scale):
 
     def sums(n):  # (2, C): sum(dy) and sum(dy * centered), per channel
         grad3 = grad_out3[n]
-        return xp.stack([channel_sum(grad3), channel_sum(grad3, centered[n].reshape(grad3.shape))])
+        centered3 = centered[n].reshape(grad3.shape)
+        return xp.stack([reduce.channel_sum(grad3), reduce.channel_sum(grad3, centered3)])
 
     grad_beta, grad_dot = _by_rows(sums, grad_out3, fold=operator.iadd)
     grad_gamma = grad_dot * inv_std

@@ -42,13 +42,45 @@ def _expand_back(grad, shape, axes):
     return sh.broadcast_to(sh.reshape(grad, _kept_shape(shape, axes)), shape)
 
 
+def _channel_sum(xp, a3, b3=None):
+    """Per-channel sums over N and L of ``a3`` (of ``a3 * b3``), (N, C, L) -> (C,): one einsum.
+
+    NumPy's ``sum(axis=(0, 2))`` walks the array with strides; the einsum is one pass. On
+    (N, C, H, W) arrays viewed as (N, C, H*W), 1 thread, float32: (64, 128, 7, 7) 209
+    against 50 us, (128, 64, 16, 16) 451 against 139 us (2 to 4.7 times as fast, also in
+    float64; a few values, (2, 3, 4, 5), cost 1 us more).
+    """
+    return xp.einsum("ncl->c", a3) if b3 is None else xp.einsum("ncl,ncl->c", a3, b3)
+
+
+def _channel_sum_cuda(a3, b3=None):
+    """:func:`_channel_sum` on CuPy, whose einsum parses its subscripts in Python at every call."""
+    return (a3 if b3 is None else a3 * b3).sum(axis=(0, 2))
+
+
+channel_sum = backend.twin(_channel_sum, cuda=_channel_sum_cuda)
+
+
+def _sum(data, axes, keepdim):
+    """``data.sum(axes)``, by :func:`channel_sum` where that sums all axes but 1 of a contiguous array.
+
+    That is the bias gradient of a convolution, ``dy.sum((0, 2, 3))``, and any per-channel
+    sum of floats (integer sums keep NumPy's promotion to a wider type, which einsum lacks).
+    """
+    per_channel = data.ndim >= 3 and axes == (0, *range(2, data.ndim))
+    if per_channel and data.dtype.kind == "f" and data.flags.c_contiguous:
+        total = channel_sum(data.reshape(data.shape[0], data.shape[1], -1))
+        return total.reshape(_kept_shape(data.shape, axes)) if keepdim else total
+    return data.sum(axis=axes, keepdims=keepdim)
+
+
 class Sum(Function):
     """``y = sum of x over axes``;  ``dx = dy`` broadcast over the summed axes."""
 
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.shape, ctx.axes = x.shape, axes
-        return x.data.sum(axis=axes, keepdims=keepdim)
+        return _sum(x.data, axes, keepdim)
 
     @staticmethod
     def backward(ctx, grad):

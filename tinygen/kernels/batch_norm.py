@@ -42,9 +42,10 @@ from tinygen.ops import shape as sh
 # ----------------------------------------------------------------------------- xp version
 # Layout, chosen by measurement (docs/kernels/batch_norm.md). Per-channel sums view an
 # array as (N, C, L) and are one einsum each (``reduce.channel_sum``): a single pass, without
-# the strided walk that ``sum(axis=(0, 2))`` makes. Elementwise steps view it as (N, C*L) and take per-channel
-# values as one row of C*L (each repeated L times): the row broadcasts along N only, so
-# NumPy's inner loop runs over C*L contiguous values instead of L: 1.7 times as fast.
+# the strided walk that ``sum(axis=(0, 2))`` makes. Elementwise steps view it as (N, C*L)
+# and take per-channel values as one row of C*L (each repeated L times): the row broadcasts
+# along N only, so NumPy's inner loop runs over C*L contiguous values instead of L: 1.7
+# times as fast.
 
 
 def _as_ncl(array):

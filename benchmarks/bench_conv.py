@@ -247,7 +247,9 @@ def main():
     ratios = [row.ratio for row in rows if row.ratio is not None]
     if ratios:
         geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-        print(f"\ngeometric mean of tinygen/torch over {len(ratios)} cases: {geomean:.2f}x (target <= 1.0x)")
+        result = "PASS" if geomean <= 1.0 else "FAIL"  # three decimals: 1.004 must not read as 1.00
+        cases = f"{len(ratios)} cases"
+        print(f"\ngeometric mean of tinygen/torch over {cases}: {geomean:.3f}x (target <= 1.0x): {result}")
     if memory:
         print("\npeak memory of one forward + backward, MiB (RSS growth in a fresh process; tracemalloc)")
         print("| case | tinygen RSS | tinygen tracemalloc | torch RSS | numpy RSS | tinygen/torch RSS |")

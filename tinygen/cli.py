@@ -1,13 +1,18 @@
-"""The ``tinygen`` command: train a model, sample from a checkpoint.
+"""The ``tinygen`` command: train any registered model, sample from it, evaluate it.
 
+    tinygen models                                                 # what can be trained
     tinygen train dcgan --dataset fashion-mnist --epochs 5 --out runs/fashion --seed 0
-    tinygen train dcgan --resume runs/fashion --epochs 10        # continue, exactly
+    tinygen train dcgan --resume runs/fashion --epochs 10          # continue, exactly
     tinygen sample dcgan --checkpoint runs/fashion -n 64 --out grid.png
     tinygen sample dcgan --checkpoint runs/fashion --interpolate --out walk.png
+    tinygen train vae --epochs 10 --out runs/vae
+    tinygen eval vae --checkpoint runs/vae --k 5000 --limit 1000
 
-Ctrl-C during training saves a checkpoint between two steps and exits (status 130);
-``--resume`` picks it up. Every error is one line on stderr and a non-zero status: 2 for a
-bad command line, 1 for anything else (missing data, an unreadable checkpoint, ...).
+Each model's own flags appear in ``tinygen train MODEL --help`` (and ``sample``/``eval``):
+the parsers are built from ``tinygen.models.MODELS``. Ctrl-C or SIGTERM during training
+saves a checkpoint between two steps and exits (status 130 or 143); ``--resume`` picks it up.
+Every error is one line on stderr and a non-zero status: 2 for a bad command line, 1 for
+anything else (missing data, an unreadable checkpoint, ...).
 """
 
 import argparse
@@ -17,7 +22,7 @@ from pathlib import Path
 
 import numpy
 
-EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_ERROR, EXIT_USAGE = 1, 2
 
 
 class UsageError(Exception):
@@ -31,114 +36,191 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
 
 
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
+def _counter(low):
+    def parse(text):
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text}")
+        return value
+
+    parse.__name__ = "positive int" if low == 1 else "non-negative int" if low == 0 else "int"
+    return parse  # argparse names the type in "invalid ... value" errors
 
 
-def _non_negative(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-    return value
+def _add_setting(parser, key, setting, default):
+    """A ``--key`` flag for one ``Setting``; its default shows in the help, the value is None if not given."""
+    flag = "--" + key.replace("_", "-")
+    if setting.kind == "flag":
+        parser.add_argument(flag, action="store_true", default=None, help=setting.help)
+        return
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+    help_text = setting.help if default is None else f"{setting.help} (default {shown})"
+    if setting.kind == "choice":
+        parser.add_argument(flag, choices=setting.choices, help=help_text)
+        return
+    if setting.kind == "int":
+        kind = _counter(setting.low)
+    else:
+        name = {"widths": "comma-separated ints", "str": "str"}.get(setting.kind, "number")
+        kind = _named(setting.parse, name)
+    parser.add_argument(flag, type=kind, metavar=key.upper(), help=help_text)
 
 
-_positive.__name__ = "positive int"  # argparse names the type in "invalid ... value" errors
-_non_negative.__name__ = "non-negative int"
+def _named(parse, name):
+    def wrapped(text):
+        return parse(text)
+
+    wrapped.__name__ = name
+    return wrapped
+
+
+def _model_parsers(commands, command, help_text):
+    """``tinygen COMMAND MODEL``: one sub-parser per registered model; returns ``{name: parser}``."""
+    from tinygen.models import MODELS
+
+    parser = commands.add_parser(command, help=help_text)
+    models = parser.add_subparsers(dest="model", required=True, parser_class=Parser, metavar="MODEL")
+    return {name: models.add_parser(name, help=recipe.summary) for name, recipe in MODELS.items()}
 
 
 def build_parser():
+    from tinygen.models import MODELS
+    from tinygen.trainer import RUN_SETTINGS, defaults
+
     parser = Parser(prog="tinygen", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    commands.add_parser("models", help="list the models tinygen can train")
 
-    train = commands.add_parser("train", help="train a model (writes samples, a loss plot, checkpoints)")
-    train.add_argument("model", choices=["dcgan"])
-    train.add_argument("--dataset", help="fashion-mnist (default), mnist or cifar10")
-    train.add_argument("--data-root", help="a folder holding the data set's files (searched first)")
-    train.add_argument("--limit", type=_non_negative, help="train on the first N images only (default: all)")
-    train.add_argument("--epochs", type=_positive, help="epochs in all, counting those done (default 1)")
-    train.add_argument("--batch-size", type=_positive, help="default 64")
-    train.add_argument("--device", help="cpu (default), cuda or cuda:N")
-    train.add_argument("--seed", type=_non_negative, help="default 0; fixes the whole run")
-    train.add_argument("--nz", type=_positive, help="noise size (default 100)")
-    train.add_argument("--ngf", type=_positive, help="generator width (default 64)")
-    train.add_argument("--ndf", type=_positive, help="discriminator width (default 64)")
-    train.add_argument("--lr", type=float, help="Adam learning rate (default 2e-4)")
-    train.add_argument("--sample-every", type=_non_negative, help="steps between sample grids (default 500)")
-    where = train.add_mutually_exclusive_group()
-    where.add_argument("--out", help="run folder to create (default runs/dcgan-<dataset>)")
-    where.add_argument("--resume", metavar="RUN", help="continue the run saved in this folder")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    trains = _model_parsers(commands, "train", "train a model (samples, plots, metrics, checkpoints)")
+    for name, train in trains.items():
+        recipe, values = MODELS[name], defaults(name)
+        for key, setting in {**RUN_SETTINGS, **recipe.settings}.items():
+            if key != "model":
+                _add_setting(train, key, setting, values[key])
+        where = train.add_mutually_exclusive_group()
+        where.add_argument("--out", help=f"run folder to create (default runs/{name}-<dataset>)")
+        where.add_argument("--resume", metavar="RUN", help="continue the run saved in this folder")
+        train.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    sample = commands.add_parser("sample", help="write a grid of samples from a checkpoint")
-    sample.add_argument("model", choices=["dcgan"])
-    sample.add_argument("--checkpoint", required=True, help="a run folder or its checkpoint.npz")
-    sample.add_argument("-n", type=_positive, default=64, help="number of images (default 64)")
-    sample.add_argument("--nrow", type=_positive, default=8, help="images per row (default 8)")
-    sample.add_argument("--out", default="samples.png", help="PNG to write (default samples.png)")
-    sample.add_argument("--seed", type=_non_negative, default=0, help="default 0")
-    sample.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
-    sample.add_argument(
-        "--interpolate", action="store_true",
-        help="each row walks the noise space between two random points (spherical interpolation)",
-    )
+    samples = _model_parsers(commands, "sample", "write a grid of samples from a checkpoint")
+    for name, sample in samples.items():
+        _add_checkpoint_flags(sample)
+        sample.add_argument("-n", type=_counter(1), default=64, help="number of images (default 64)")
+        sample.add_argument("--nrow", type=_counter(1), default=8, help="images per row (default 8)")
+        sample.add_argument("--out", default="samples.png", help="PNG to write (default samples.png)")
+        for key, setting in MODELS[name].sample_settings.items():
+            _add_setting(sample, key, setting, setting.default)
+
+    evaluates = _model_parsers(commands, "eval", "evaluate a checkpoint on the test split")
+    for name, evaluate in evaluates.items():
+        _add_checkpoint_flags(evaluate)
+        evaluate.add_argument("--limit", type=_counter(0), default=0,
+                              help="the first N test images only (default: all)")
+        evaluate.add_argument("--data-root", help="a folder holding the data set's files (searched first)")
+        evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+        for key, setting in MODELS[name].eval_settings.items():
+            _add_setting(evaluate, key, setting, setting.default)
     return parser
 
 
-def _train(args):
-    from tinygen.trainer import Run
+def _add_checkpoint_flags(parser):
+    parser.add_argument("--checkpoint", required=True, help="a run folder or its checkpoint.npz")
+    parser.add_argument("--seed", type=_counter(0), default=0, help="default 0")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
 
-    names = ("dataset", "data_root", "limit", "epochs", "batch_size", "device", "seed", "nz", "ngf", "ndf",
-             "lr", "sample_every")
-    settings = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+def _given(args, table):
+    return {key: getattr(args, key) for key in table if getattr(args, key, None) is not None}
+
+
+def _models(args):
+    from tinygen.models import MODELS
+
+    for name, recipe in MODELS.items():
+        print(f"{name:8s} {recipe.summary}")
+    return 0
+
+
+def _train(args):
+    from tinygen.models import MODELS
+    from tinygen.trainer import RUN_SETTINGS, Run
+
+    settings = {**_given(args, RUN_SETTINGS), **_given(args, MODELS[args.model].settings)}
+    settings["model"] = args.model
     if args.resume:
         run = Run.resume(args.resume, **settings)
         print(f"resuming {run.out} at epoch {run.epoch + 1}, step {run.step}", file=sys.stderr)
     else:
-        out = args.out or f"runs/dcgan-{settings.get('dataset', 'fashion-mnist')}"
+        out = args.out or f"runs/{args.model}-{settings.get('dataset', RUN_SETTINGS['dataset'].default)}"
         run = Run.start(out, **settings)
 
-    interrupted = []
+    received = []
 
-    def on_interrupt(signum, frame):  # finish the step in flight, then save and stop
-        interrupted.append(True)
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+    def on_signal(signum, frame):  # finish the step in flight, then save and stop
+        received.append(signum)
+        # a second Ctrl-C stops at once; a second SIGTERM ends the process
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
 
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.SIG_IGN:  # a background job (nohup) ignores Ctrl-C: keep it so
-        signal.signal(signal.SIGINT, on_interrupt)
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum, handler in previous.items():
+        if handler is not signal.SIG_IGN:  # a background job (nohup) ignores Ctrl-C: keep it so
+            signal.signal(signum, on_signal)
     try:
-        outcome = run.train(should_stop=lambda: bool(interrupted), progress=not args.quiet)
+        outcome = run.train(should_stop=lambda: bool(received), progress=not args.quiet)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
     print(f"sample grids: {run.samples_dir}/")
     print(f"loss plot:    {run.loss_plot_path}")
+    if run.metrics:
+        print(f"metrics:      {run.metrics_path}")
     print(f"checkpoint:   {run.checkpoint_path}")
     if outcome == "stopped":
         print(f"interrupted at epoch {run.epoch + 1}, step {run.step}; continue with: "
-              f"tinygen train dcgan --resume {run.out}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+              f"tinygen train {args.model} --resume {run.out}", file=sys.stderr)
+        return 128 + (received[0] if received else signal.SIGINT)
     return 0
+
+
+def _check_model(model, args):
+    if model.name != args.model:
+        raise ValueError(f"{args.checkpoint} holds a {model.name!r} run, not {args.model!r}; "
+                         f"use tinygen {args.command} {model.name}")
 
 
 def _sample(args):
     from tinygen.data import save_image
-    from tinygen.trainer import generate, generator_from_checkpoint, slerp
+    from tinygen.trainer import model_from_checkpoint
 
-    G = generator_from_checkpoint(args.checkpoint, device=args.device)
-    rng = numpy.random.default_rng(args.seed)
-    if args.interpolate:
-        rows = max(1, args.n // args.nrow)
-        ends = rng.standard_normal((2, rows, G.nz))
-        t = numpy.linspace(0.0, 1.0, args.nrow)
-        z = numpy.concatenate([slerp(ends[0][[r]], ends[1][[r]], t) for r in range(rows)])
-    else:
-        z = rng.standard_normal((args.n, G.nz))
-    path = save_image(generate(G, z), Path(args.out), nrow=args.nrow)
-    print(f"wrote {len(z)} samples to {path}")
+    model, _ = model_from_checkpoint(args.checkpoint, device=args.device)
+    _check_model(model, args)
+    options = _given(args, type(model).sample_settings)
+    images = model.sample(args.n, numpy.random.default_rng(args.seed), nrow=args.nrow, **options)
+    path = save_image(images, Path(args.out), nrow=args.nrow, value_range=model.value_range)
+    print(f"wrote {len(images)} samples to {path}")
+    return 0
+
+
+def _eval(args):
+    from tinygen.trainer import evaluate_checkpoint, model_from_checkpoint
+
+    model, state = model_from_checkpoint(args.checkpoint)
+    _check_model(model, args)
+    options = _given(args, type(model).eval_settings)
+    model, test, figures = evaluate_checkpoint(args.checkpoint, args.device, args.limit, args.seed,
+                                               args.data_root, progress=not args.quiet, **options)
+    config = state["config"]
+    subset = f"the first {len(test)}" if args.limit else f"all {len(test)}"
+    epoch = state["position"]["epoch"]
+    print(f"{model.name} from {args.checkpoint}, epoch {epoch}: {config['dataset']} test split, "
+          f"{subset} images, seed {args.seed}")
+    if model.eval_protocol:
+        print(model.eval_protocol)
+    if not figures:
+        print(f"{model.name} has no evaluation figures yet")
+    for key, value in figures.items():
+        print(f"  {key:10s} {value:.4f}")
     return 0
 
 
@@ -148,13 +230,13 @@ def main(argv=None):
 
     try:
         args = build_parser().parse_args(argv)
-        return _train(args) if args.command == "train" else _sample(args)
+        return {"models": _models, "train": _train, "sample": _sample, "eval": _eval}[args.command](args)
     except UsageError as error:
         print(error, file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("tinygen: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return 128 + signal.SIGINT
     except (DatasetNotFoundError, DataFormatError, CheckpointError, ValueError, TypeError, OSError) as error:
         print(f"tinygen: error: {error}", file=sys.stderr)
         return EXIT_ERROR

@@ -55,6 +55,7 @@ import tinygen
 import tinygen.nn.functional as F
 from tinygen import nn
 from tinygen.errors import ShapeError
+from tinygen.models.recipe import Recipe, Setting
 from tinygen.nn import init
 from tinygen.nn.modules.normalization import _BatchNorm
 from tinygen.optim import Adam
@@ -241,3 +242,90 @@ def train_step(G, D, opt_g, opt_d, real, z=None):
         d_real = tinygen.sigmoid(logits_real).mean().item()
         d_fake = tinygen.sigmoid(logits_fake).mean().item()
     return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "d_real": d_real, "d_fake": d_fake}
+
+
+def generate(G, z):
+    """``G(z)`` for a NumPy batch of noise ``z``, with batch norm in eval mode; NumPy out."""
+    was_training = G.training
+    G.eval()
+    device = next(iter(G.parameters())).device
+    with tinygen.no_grad():
+        images = G(tinygen.tensor(numpy.asarray(z, dtype=numpy.float32), device=device)).numpy()
+    G.train(was_training)
+    return images
+
+
+def slerp(z0, z1, t):
+    """Spherical interpolation between noise vectors (rows of ``z0``, ``z1``) at fractions ``t``.
+
+    Gaussian noise lives near a sphere of radius sqrt(nz); a straight line between two points
+    cuts through its low-density inside, the great-circle arc stays on it (White, 2016):
+    ``slerp(z0, z1, t) = sin((1-t)w)/sin(w) z0 + sin(tw)/sin(w) z1`` with ``cos w = z0.z1/|z0||z1|``.
+    """
+    unit0 = z0 / numpy.linalg.norm(z0, axis=-1, keepdims=True)
+    unit1 = z1 / numpy.linalg.norm(z1, axis=-1, keepdims=True)
+    omega = numpy.arccos(numpy.clip((unit0 * unit1).sum(-1, keepdims=True), -1.0, 1.0))
+    t = numpy.asarray(t)[:, None]
+    sin_omega = numpy.sin(omega)
+    if numpy.all(sin_omega > 1e-6):
+        return (numpy.sin((1 - t) * omega) * z0 + numpy.sin(t * omega) * z1) / sin_omega
+    return (1 - t) * z0 + t * z1  # (nearly) parallel: the arc is a line
+
+
+def interpolation_noise(rng, rows, nrow, nz):
+    """``rows * nrow`` noise vectors: each row walks the arc between two random points (``slerp``)."""
+    ends = rng.standard_normal((2, rows, nz))
+    t = numpy.linspace(0.0, 1.0, nrow)
+    return numpy.concatenate([slerp(ends[0][[r]], ends[1][[r]], t) for r in range(rows)])
+
+
+class DCGAN(Recipe):
+    """The DCGAN as ``tinygen train dcgan`` runs it: ``generator`` and ``discriminator``, one
+    Adam each, ``train_step`` above, grids of G(fixed noise)."""
+
+    name = "dcgan"
+    summary = "DCGAN (Radford et al. 2016): strided-convolution GAN, images in [-1, 1]"
+    settings = {
+        "nz": Setting(100, "noise size", low=1),
+        "ngf": Setting(64, "generator width", low=1),
+        "ndf": Setting(64, "discriminator width", low=1),
+        "lr": Setting(2e-4, "Adam learning rate", kind="positive"),
+        "beta1": Setting(0.5, "Adam beta1", kind="fraction"),
+        "beta2": Setting(0.999, "Adam beta2", kind="fraction"),
+    }
+    sample_settings = {
+        "interpolate": Setting(
+            False, "each row walks the noise space between two random points (spherical interpolation)",
+            kind="flag"),
+    }
+    value_range = (-1.0, 1.0)
+    panels = (("BCE loss", ("loss_d", "loss_g")), ("mean of sigmoid(D(.))", ("d_real", "d_fake")))
+
+    def __init__(self, config, image_shape):
+        super().__init__(config, image_shape)
+        channels, image_size = image_shape[0], image_shape[1]
+        self.G = Generator(config["nz"], config["ngf"], channels, image_size)
+        self.D = Discriminator(config["ndf"], channels, image_size)
+        self.G.apply(init_weights)
+        self.D.apply(init_weights)
+        self.opt_g, self.opt_d = make_optimizers(
+            self.G, self.D, lr=config["lr"], betas=(config["beta1"], config["beta2"]))
+        self.modules = {"generator": self.G, "discriminator": self.D}
+        self.optimizers = {"generator": self.opt_g, "discriminator": self.opt_d}
+
+    def train_step(self, batch):
+        real, _ = batch
+        return train_step(self.G, self.D, self.opt_g, self.opt_d, real)
+
+    def fixed_inputs(self, test, n):
+        return {"noise": tinygen.randn(n, self.config["nz"]).numpy()}
+
+    def grids(self, fixed):
+        return {"": generate(self.G, fixed["noise"])}
+
+    def sample(self, n, rng, nrow=8, interpolate=False):
+        if interpolate:
+            z = interpolation_noise(rng, max(1, n // nrow), nrow, self.G.nz)
+        else:
+            z = rng.standard_normal((n, self.G.nz))
+        return generate(self.G, z)

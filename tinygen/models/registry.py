@@ -1,0 +1,13 @@
+"""``MODELS``: every model ``tinygen train`` knows, by name (as ``data/registry.py``'s ``DATASETS``)."""
+
+from tinygen.models.dcgan import DCGAN
+from tinygen.models.vae import VAERecipe
+
+MODELS = {recipe.name: recipe for recipe in (DCGAN, VAERecipe)}
+
+
+def get_model(name, caller="Run"):
+    """The ``Recipe`` class registered as ``name``; ValueError listing the choices otherwise."""
+    if name not in MODELS:
+        raise ValueError(f"{caller}: model is {name!r}, expected one of {', '.join(MODELS)}")
+    return MODELS[name]

@@ -133,3 +133,95 @@ def test_sample_is_reproducible_by_seed(tmp_path):
         assert main(["sample", "dcgan", "--checkpoint", str(out), "--seed", seed, "--out", str(path)]) == 0
     a, b, c = (np.frombuffer(p.read_bytes(), np.uint8) for p in paths)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+VAE_ARGS = ["--latent", "2", "--hidden", "16", "--batch-size", "8", "--sample-every", "0", "--eval-k", "2",
+            "--eval-limit", "8", "--quiet"]
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, capsys, monkeypatch):
+    steps = []
+    real_step = dcgan.train_step
+
+    def step_then_terminate(*args, **kwargs):
+        steps.append(1)
+        if len(steps) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler preempting the job
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(dcgan, "train_step", step_then_terminate)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "run"
+    assert main(["train", "dcgan", "--out", str(out), "--epochs", "3", *TINY_ARGS]) == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before  # handler put back
+    assert "tinygen train dcgan --resume" in capsys.readouterr().err
+    assert tinygen.trainer.load_checkpoint(out / "checkpoint.npz")["position"]["step"] == 2
+
+
+def test_models_lists_every_registered_model(capsys):
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["dcgan", "vae"]
+
+
+def test_each_model_has_its_own_flags(capsys):
+    for argv in (["train", "vae", "--help"], ["train", "dcgan", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+    vae_help, dcgan_help = capsys.readouterr().out.split("usage: tinygen train dcgan")
+    assert "--latent" in vae_help and "--nz" not in vae_help and "(default 128)" in vae_help
+    assert "--nz" in dcgan_help and "--latent" not in dcgan_help and "(default 64)" in dcgan_help
+
+
+def test_train_sample_and_eval_a_vae(tmp_path, capsys):
+    out = tmp_path / "vae"
+    assert main(["train", "vae", "--out", str(out), "--epochs", "1", *VAE_ARGS]) == 0
+    printed = capsys.readouterr().out
+    assert "epoch 1, 8 test images: neg_elbo" in printed and str(out / "metrics.jsonl") in printed
+    for flags in ([], ["--interpolate"], ["--manifold", "--nrow", "5"]):
+        grid = tmp_path / f"grid{len(flags)}.png"
+        assert main(["sample", "vae", "--checkpoint", str(out), "--out", str(grid), *flags]) == 0
+        assert grid.stat().st_size > 0
+    assert "wrote 25 samples" in capsys.readouterr().out
+    assert main(["eval", "vae", "--checkpoint", str(out), "--k", "3", "--limit", "10", "--quiet"]) == 0
+    report = capsys.readouterr().out
+    assert "fashion-mnist test split, the first 10 images, seed 0" in report
+    assert "binarized once" in report
+    figures = dict(line.split() for line in report.splitlines() if line.startswith("  "))
+    assert set(figures) == {"neg_elbo", "nll_iwae", "bpd_elbo", "bpd_iwae", "k"} and figures["k"] == "3.0000"
+    assert float(figures["nll_iwae"]) <= float(figures["neg_elbo"]) + 5  # as tight a bound, up to noise
+
+
+def test_eval_of_a_dcgan_says_it_has_no_figures_yet(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "dcgan", "--out", str(out), "--epochs", "1", *TINY_ARGS]) == 0
+    capsys.readouterr()
+    assert main(["eval", "dcgan", "--checkpoint", str(out), "--quiet"]) == 0
+    assert "dcgan has no evaluation figures yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "vae", "--nz", "3"], "unrecognized arguments: --nz 3"),
+        (["train", "vae", "--arch", "rnn"], "invalid choice: 'rnn'"),
+        (["train", "vae", "--hidden", "a,b"], "invalid comma-separated ints value: 'a,b'"),
+        (["train", "vae", "--hidden", "0", "--out", "{tmp}/r"], "hidden is (0,)"),
+        (["train", "vae", "--eval-k", "0"], "expected an integer >= 1, got 0"),
+        (["eval", "vae", "--checkpoint", "{tmp}/missing"], "no checkpoint at"),
+        (["eval", "vae", "--checkpoint", "{tmp}/dcgan"], "a 'dcgan' run, not 'vae'; use tinygen eval dcgan"),
+        (["sample", "vae", "--checkpoint", "{tmp}/dcgan"], "holds a 'dcgan' run, not 'vae'"),
+        (["sample", "dcgan", "--checkpoint", "{tmp}/dcgan", "--manifold"], "unrecognized arguments"),
+        (["train", "vae", "--resume", "{tmp}/dcgan"], "holds a 'dcgan' run, not 'vae'"),
+        (["sample", "vae", "--checkpoint", "{tmp}/vae", "--manifold"], "--manifold needs latent 2"),
+    ],
+)
+def test_bad_model_command_lines_are_one_line(tmp_path, capsys, argv, message):
+    assert main(["train", "dcgan", "--out", str(tmp_path / "dcgan"), "--epochs", "1", *TINY_ARGS]) == 0
+    vae_argv = ["train", "vae", "--out", str(tmp_path / "vae"), "--epochs", "1", *VAE_ARGS, "--latent", "3"]
+    assert main(vae_argv) == 0
+    capsys.readouterr()
+    status = main([arg.replace("{tmp}", str(tmp_path)) for arg in argv])
+    assert status in (1, 2)
+    error = one_error_line(capsys)
+    assert error.startswith("tinygen") and message in error

@@ -1,5 +1,7 @@
 """Training runs: outputs, checkpoints, and resume that is exact to the bit."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -149,3 +151,121 @@ def test_slerp_stays_on_the_arc_and_hits_the_ends():
     # with |z0| == |z1| the norm stays constant along the arc
     z1 = z1 / np.linalg.norm(z1) * np.linalg.norm(z0)
     np.testing.assert_allclose(np.linalg.norm(slerp(z0, z1, t), axis=1), np.linalg.norm(z0), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------- any model
+VAE_TINY = {"model": "vae", "latent": 2, "hidden": (16,), "batch_size": 8, "sample_every": 0, "eval_k": 4}
+
+
+def test_a_vae_run_writes_grids_metrics_and_trains(tmp_path, squares):
+    test = squares[:16]
+    run = Run.start(tmp_path / "vae", data=squares, test_data=test, epochs=3, **VAE_TINY)
+    assert run.train(progress=False) == "finished"
+    names = sorted(p.name for p in run.samples_dir.iterdir())
+    assert names == sorted(f"{kind}epoch_00{e}.png" for e in (1, 2, 3)
+                           for kind in ("", "reconstructions_", "interpolation_", "manifold_"))
+    lines = [json.loads(line) for line in run.metrics_path.read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2, 3]
+    assert lines[0]["test_images"] == 16 and lines[0]["k"] == 4.0
+    assert lines[-1]["nll_iwae"] < lines[0]["nll_iwae"]  # it learns
+    assert (run.out / "metrics.png").stat().st_size > 0
+    losses = np.asarray(run.history["loss"]).reshape(3, -1).mean(1)
+    assert losses[-1] < losses[0]
+    assert set(run.history) == {"loss", "recon", "kl"}
+
+
+@pytest.mark.parametrize("settings", [{}, {"objective": "iwae", "k": 3}, {"arch": "conv", "width": 2}])
+def test_an_interrupted_vae_run_resumes_exactly(tmp_path, squares, settings):
+    test = squares[:8]
+    config = {**VAE_TINY, **settings}
+    whole = Run.start(tmp_path / "whole", data=squares, test_data=test, epochs=2, **config)
+    whole.train(progress=False)
+    first = Run.start(tmp_path / "split", data=squares, test_data=test, epochs=2, **config)
+    first.train(max_steps=4, progress=False)
+    tinygen.randn(7)  # the global stream moves on in between
+    resumed = Run.resume(tmp_path / "split", data=squares, test_data=test)
+    resumed.train(progress=False)
+    assert_same_run(whole, resumed)
+    assert whole.metrics_path.read_bytes() == resumed.metrics_path.read_bytes()
+
+
+def test_evaluation_leaves_the_training_stream_alone(tmp_path, squares):
+    run = Run.start(tmp_path / "vae", data=squares, test_data=squares[:8], **VAE_TINY)
+    before = tinygen.default_generator.get_state()
+    first = run.evaluate()
+    assert tinygen.default_generator.get_state() == before
+    assert run.evaluate() == first  # its own stream: the same figures every time
+
+
+def test_a_checkpoint_every_few_minutes_survives_a_crash(tmp_path, squares):
+    run = Run.start(tmp_path / "run", data=squares, epochs=1, **{**TINY, "checkpoint_every": 1e-9})
+    steps = []
+
+    def crash_at_step_three():
+        steps.append(1)
+        if len(steps) == 3:
+            raise RuntimeError("the machine went away")
+        return False
+
+    with pytest.raises(RuntimeError):
+        run.train(should_stop=crash_at_step_three, progress=False)
+    assert load_checkpoint(run.checkpoint_path)["position"]["step"] == 2  # saved after step 2
+    assert Run.resume(tmp_path / "run", data=squares).step == 2
+
+
+def as_version_1(state):
+    """A version 2 DCGAN checkpoint written back in version 1's layout (the one before models by name)."""
+    added = ("checkpoint_every", "eval_limit")
+    config = {key: value for key, value in state["config"].items() if key not in added}
+    return {
+        "format": "tinygen-run", "version": 1, "config": config,
+        "image": {"channels": state["image_shape"][0], "image_size": state["image_shape"][1]},
+        "generator": state["models"]["generator"], "discriminator": state["models"]["discriminator"],
+        "opt_g": state["optimizers"]["generator"], "opt_d": state["optimizers"]["discriminator"],
+        "position": state["position"], "rng": state["rng"], "data_rng": state["data_rng"],
+        "data_rng_epoch_start": state["data_rng_epoch_start"], "fixed_noise": state["fixed"]["noise"],
+        "history": state["history"],
+    }
+
+
+def test_a_version_1_checkpoint_loads_and_resumes_exactly(tmp_path, squares):
+    whole = Run.start(tmp_path / "whole", data=squares, epochs=2, **TINY)
+    whole.train(progress=False)
+    old = Run.start(tmp_path / "old", data=squares, epochs=2, **TINY)
+    old.train(max_steps=3, progress=False)
+    tinygen.save(as_version_1(load_checkpoint(old.checkpoint_path)), old.checkpoint_path)
+    assert tinygen.load(old.checkpoint_path)["version"] == 1
+    resumed = Run.resume(tmp_path / "old", data=squares)
+    resumed.train(progress=False)
+    assert_same_run(whole, resumed)
+
+
+@pytest.mark.parametrize("version, message", [(3, "written by a newer tinygen"), ("x", "an unknown")])
+def test_a_checkpoint_of_another_version_is_one_clear_error(tmp_path, squares, version, message):
+    run = Run.start(tmp_path / "run", data=squares, epochs=1, **TINY)
+    run.train(max_steps=1, progress=False)
+    state = load_checkpoint(run.checkpoint_path)
+    tinygen.save({**state, "version": version}, run.checkpoint_path)
+    with pytest.raises(CheckpointError, match=message):
+        Run.resume(tmp_path / "run", data=squares)
+
+
+def test_resume_refuses_another_model(tmp_path, squares):
+    Run.start(tmp_path / "run", data=squares, epochs=1, **TINY).train(max_steps=1, progress=False)
+    with pytest.raises(ValueError, match="a 'dcgan' run, not 'vae'; resume it with tinygen train dcgan"):
+        Run.resume(tmp_path / "run", data=squares, model="vae")
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"hidden": (0,)}, "hidden is \\(0,\\), expected one or more ints >= 1"),
+        ({"objective": "mle"}, "objective is 'mle', expected one of elbo, iwae"),
+        ({"lr": 0}, "lr is 0, expected a positive number"),
+        ({"nz": 8}, "unknown setting\\(s\\) nz"),  # a DCGAN setting means nothing to the VAE
+        ({"checkpoint_every": -1}, "checkpoint_every is -1, expected a number >= 0"),
+    ],
+)
+def test_bad_vae_settings_name_the_setting(tmp_path, squares, settings, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        Run.start(tmp_path / "run", data=squares, test_data=squares, **{**VAE_TINY, **settings})

@@ -43,6 +43,21 @@ def test_train_dcgan_example(data_dir, tmp_path, monkeypatch, capsys):
     assert (tmp_path / "out" / "epoch_001.png").stat().st_size > 0
 
 
+def test_train_vae_example(data_dir, tmp_path, monkeypatch, capsys):
+    tiny_fashion_mnist(data_dir, monkeypatch)
+    # The example scores the test split too; 32 images fill its 4 rows of 8 reconstructions.
+    _, _, digests = write_idx_split(str(data_dir / "fashion-mnist"), "test", n=32)
+    for name, digest in digests.items():
+        monkeypatch.setitem(DATASETS["fashion-mnist"].sha256, name, digest)
+    run_example("train_vae.py", monkeypatch, "--limit", "128", "--batch-size", "64",
+                "--out", str(tmp_path / "out"))
+    out = capsys.readouterr().out
+    assert "epoch 1 step 2/2" in out
+    assert "test -ELBO" in out and "-L_100" in out
+    assert (tmp_path / "out" / "epoch_001.png").stat().st_size > 0
+    assert (tmp_path / "out" / "reconstructions_001.png").stat().st_size > 0
+
+
 def test_seed_dcgan_fixed_on_fashion_mnist_padded_to_32(data_dir, tmp_path, monkeypatch, capsys):
     tiny_fashion_mnist(data_dir, monkeypatch)
     run_example("seed_dcgan_fixed.py", monkeypatch, "--batch-size", "32", "--limit", "64",

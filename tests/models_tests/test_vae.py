@@ -209,3 +209,16 @@ def test_latent_grid_covers_equal_prior_mass():
     np.testing.assert_allclose(np.diff(mass), np.diff(mass)[0], rtol=1e-9)    # evenly spaced
     np.testing.assert_allclose(grid[[0, 2, 4], 0], [-2, 0, 2], atol=1e-12)
     assert grid[0, 1] == pytest.approx(2.0) and grid[-1, 1] == pytest.approx(-2.0)  # top row first
+
+
+def test_log_sum_exp_of_all_zero_weights_is_minus_infinity_not_nan():
+    total = vae._streaming_logsumexp(None, np.full((1, 3), -np.inf))
+    total = vae._streaming_logsumexp(total, np.array([[-np.inf, 0.0]]))
+    assert total[0] + np.log(total[1]) == pytest.approx(0.0)
+    total = vae._streaming_logsumexp(None, np.full((1, 3), -np.inf))
+    with np.errstate(divide="ignore"):
+        assert total[0] + np.log(total[1]) == -np.inf
+
+
+def test_a_one_cell_manifold_is_the_prior_mode():
+    assert vae.latent_grid(1).tolist() == [[0.0, 0.0]]

@@ -55,19 +55,10 @@ import tinygen
 import tinygen.nn.functional as F
 from tinygen import nn
 from tinygen.errors import ShapeError
-from tinygen.models.recipe import Recipe, Setting
+from tinygen.models.recipe import Recipe, Setting, check_count
 from tinygen.nn import init
 from tinygen.nn.modules.normalization import _BatchNorm
 from tinygen.optim import Adam
-
-
-def _check_count(owner, name, value):
-    """``value`` as an int >= 1, or a clear error naming ``name``."""
-    if not isinstance(value, (int, numpy.integer)) or isinstance(value, bool):
-        raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{owner}: {name} is {value}, expected an int >= 1")
-    return int(value)
 
 
 def image_layout(image_size, owner="dcgan"):
@@ -76,7 +67,7 @@ def image_layout(image_size, owner="dcgan"):
     Since the bases 4..7 cover one octave, at most one ``n`` fits: 28 = 7 * 2**2,
     32 = 4 * 2**3, 64 = 4 * 2**4, 8 = 4 * 2**1. Other sizes raise ``ShapeError``.
     """
-    image_size = _check_count(owner, "image_size", image_size)
+    image_size = check_count(owner, "image_size", image_size)
     n = 1
     while image_size // 2**n >= 4:
         base, rest = divmod(image_size, 2**n)
@@ -101,9 +92,9 @@ class Generator(nn.Module):
 
     def __init__(self, nz=100, ngf=64, channels=1, image_size=28):
         super().__init__()
-        self.nz = _check_count("Generator", "nz", nz)
-        self.ngf = _check_count("Generator", "ngf", ngf)
-        self.channels = _check_count("Generator", "channels", channels)
+        self.nz = check_count("Generator", "nz", nz)
+        self.ngf = check_count("Generator", "ngf", ngf)
+        self.channels = check_count("Generator", "channels", channels)
         base, n = image_layout(image_size, "Generator")
         self.image_size = int(image_size)
 
@@ -144,8 +135,8 @@ class Discriminator(nn.Module):
 
     def __init__(self, ndf=64, channels=1, image_size=28):
         super().__init__()
-        self.ndf = _check_count("Discriminator", "ndf", ndf)
-        self.channels = _check_count("Discriminator", "channels", channels)
+        self.ndf = check_count("Discriminator", "ndf", ndf)
+        self.channels = check_count("Discriminator", "channels", channels)
         base, n = image_layout(image_size, "Discriminator")
         self.image_size = int(image_size)
 

@@ -89,6 +89,15 @@ class Setting:
         return text
 
 
+def check_count(owner, name, value):
+    """``value`` as an int >= 1, or a clear error naming ``name`` (a layer width, a size, k)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{owner}: {name} is {value}, expected an int >= 1")
+    return int(value)
+
+
 def check_settings(owner, table, values):
     """Every entry of ``values`` checked against ``table`` (unknown names are a TypeError)."""
     unknown = sorted(set(values) - set(table))

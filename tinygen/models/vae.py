@@ -35,7 +35,7 @@ Appendix B): ``KL = -1/2 sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j))``.
     log p(z) - log q(z | x) = -1/2 sum_j (z_j^2 - eps_j^2 - logvar_j)     (the 2 pi terms cancel)
 
 **Binarization.** Training resamples every pixel from its grey level on every batch
-(dynamic binarization: pixel p/255 is 1 with probability p/255; Burda et al. Sec. 5); the
+(dynamic binarization: pixel p/255 is 1 with probability p/255, as Burda et al. train); the
 test split is binarized once from a fixed seed (:func:`binarize`), so every evaluation sees
 the same 0/1 images.
 
@@ -61,8 +61,7 @@ import tinygen
 import tinygen.nn.functional as F
 from tinygen import nn
 from tinygen.errors import ShapeError
-from tinygen.models.dcgan import _check_count
-from tinygen.models.recipe import Recipe, Setting
+from tinygen.models.recipe import Recipe, Setting, check_count
 from tinygen.optim import Adam
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "softplus": nn.Softplus}
@@ -84,11 +83,11 @@ class VAE(nn.Module):
         if activation not in ACTIVATIONS:
             raise ValueError(f"VAE: activation is {activation!r}, expected one of {', '.join(ACTIVATIONS)}")
         self.arch, self.activation = arch, activation
-        self.latent = _check_count("VAE", "latent", latent)
-        self.channels = _check_count("VAE", "channels", channels)
-        self.image_size = _check_count("VAE", "image_size", image_size)
-        self.hidden = tuple(_check_count("VAE", "hidden width", h) for h in hidden)
-        self.width = _check_count("VAE", "width", width)
+        self.latent = check_count("VAE", "latent", latent)
+        self.channels = check_count("VAE", "channels", channels)
+        self.image_size = check_count("VAE", "image_size", image_size)
+        self.hidden = tuple(check_count("VAE", "hidden width", h) for h in hidden)
+        self.width = check_count("VAE", "width", width)
         shape = (self.channels, self.image_size, self.image_size)
         pixels = math.prod(shape)
         if arch == "mlp":
@@ -148,6 +147,10 @@ class VAE(nn.Module):
             f"width={self.width}")
         return (f"arch={self.arch!r}, latent={self.latent}, {layers}, channels={self.channels}, "
                 f"image_size={self.image_size}")
+
+
+def _device(model):
+    return model.mu.weight.device
 
 
 def reparameterize(mu, logvar, eps=None):
@@ -210,17 +213,21 @@ def binarize(images, seed=0):
 
 
 def _streaming_logsumexp(total, log_w):
-    """Fold a chunk ``log_w`` (N, j) into the running ``(max, sum exp(. - max))`` pair ``total``."""
+    """Fold a chunk ``log_w`` (N, j) into the running ``(max, sum exp(. - max))`` pair ``total``.
+
+    A max of -inf (every weight 0) is shifted by 0 instead, so ``-inf - -inf`` never makes a NaN.
+    """
     chunk_max = log_w.max(1)
+    chunk_max = numpy.where(numpy.isfinite(chunk_max), chunk_max, 0.0)
     if total is None:
         return chunk_max, numpy.exp(log_w - chunk_max[:, None]).sum(1)
     running_max, running_sum = total
-    new_max = numpy.maximum(running_max, chunk_max)
+    new_max = numpy.maximum(running_max, chunk_max)  # both finite: exp(running_max - new_max) <= 1
     running_sum = running_sum * numpy.exp(running_max - new_max) + numpy.exp(log_w - new_max[:, None]).sum(1)
     return new_max, running_sum
 
 
-def evaluate(model, images, k=5000, batch_size=100, max_rows=50_000, progress=False):
+def evaluate(model, images, k=5000, batch_size=100, max_rows=10_000, progress=False):
     """The test ELBO and the importance-weighted bound L_k on binarized ``images``, per image, in nats.
 
     ``images`` is a float 0/1 array ``(N, C, H, W)`` (see :func:`binarize`). For each batch of
@@ -234,11 +241,11 @@ def evaluate(model, images, k=5000, batch_size=100, max_rows=50_000, progress=Fa
     """
     from tqdm import tqdm
 
-    k = _check_count("vae.evaluate", "k", k)
+    k = check_count("vae.evaluate", "k", k)
     images = numpy.asarray(images, dtype=numpy.float32)
     if images.ndim != 4 or len(images) == 0:
         raise ShapeError(f"vae.evaluate: images has shape {images.shape}, expected (N, C, H, W) with N >= 1")
-    device = next(iter(model.parameters())).device
+    device = _device(model)
     was_training = model.training
     model.eval()
     batch_size = max(1, min(batch_size, len(images)))
@@ -275,7 +282,8 @@ def latent_grid(n, span=3.0):
     from statistics import NormalDist
 
     low = NormalDist().cdf(-span)
-    quantiles = numpy.array([NormalDist().inv_cdf(p) for p in numpy.linspace(low, 1 - low, n)])
+    probabilities = numpy.linspace(low, 1 - low, n) if n > 1 else numpy.array([0.5])
+    quantiles = numpy.array([NormalDist().inv_cdf(p) for p in probabilities])
     z1, z2 = numpy.meshgrid(quantiles, quantiles[::-1])
     return numpy.stack([z1.ravel(), z2.ravel()], axis=1)
 
@@ -283,14 +291,14 @@ def latent_grid(n, span=3.0):
 def decoded_means(model, z):
     """``sigmoid(decode(z))``, the decoder's pixel probabilities, for a NumPy batch ``z``; NumPy out."""
     with tinygen.no_grad():
-        z = tinygen.tensor(numpy.asarray(z, dtype=numpy.float32), device=model.mu.weight.device)
+        z = tinygen.tensor(numpy.asarray(z, dtype=numpy.float32), device=_device(model))
         return tinygen.sigmoid(model.decode(z)).numpy()
 
 
 def encoded_means(model, x):
     """``mu(x)`` of q(z | x) for a NumPy batch of 0/1 images; NumPy out."""
     with tinygen.no_grad():
-        return model.encode(tinygen.tensor(x, device=model.mu.weight.device))[0].numpy()
+        return model.encode(tinygen.tensor(x, device=_device(model)))[0].numpy()
 
 
 def interpolate_rows(ends0, ends1, nrow):

@@ -30,7 +30,12 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but an error is one line (``tinygen train: error: ...``) instead of the usage block."""
+    """argparse, but an error is one line (``tinygen train: error: ...``) instead of the usage block,
+    and no flag may be abbreviated (``--class`` must not quietly mean ``--classes``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
@@ -49,21 +54,23 @@ def _counter(low):
 
 def _add_setting(parser, key, setting, default):
     """A ``--key`` flag for one ``Setting``; its default shows in the help, the value is None if not given."""
-    flag = "--" + key.replace("_", "-")
+    flags = ["--" + key.replace("_", "-")]
+    if len(key) == 1:
+        flags.insert(0, "-" + key)  # -n and --n, -k and --k
     if setting.kind == "flag":
-        parser.add_argument(flag, action="store_true", default=None, help=setting.help)
+        parser.add_argument(*flags, action="store_true", default=None, help=setting.help)
         return
     shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
     help_text = setting.help if default is None else f"{setting.help} (default {shown})"
     if setting.kind == "choice":
-        parser.add_argument(flag, choices=setting.choices, help=help_text)
+        parser.add_argument(*flags, choices=setting.choices, help=help_text)
         return
     if setting.kind == "int":
         kind = _counter(setting.low)
     else:
         name = {"widths": "comma-separated ints", "str": "str"}.get(setting.kind, "number")
         kind = _named(setting.parse, name)
-    parser.add_argument(flag, type=kind, metavar=key.upper(), help=help_text)
+    parser.add_argument(*flags, type=kind, metavar=key.upper(), help=help_text)
 
 
 def _named(parse, name):
@@ -74,17 +81,20 @@ def _named(parse, name):
     return wrapped
 
 
-def _model_parsers(commands, command, help_text):
-    """``tinygen COMMAND MODEL``: one sub-parser per registered model; returns ``{name: parser}``."""
+def _model_parsers(commands, command, help_text, extra=()):
+    """``tinygen COMMAND MODEL``: one sub-parser per registered model (and per ``(name, help)`` of
+    ``extra``); returns ``{name: parser}``."""
     from tinygen.models import MODELS
 
     parser = commands.add_parser(command, help=help_text)
     models = parser.add_subparsers(dest="model", required=True, parser_class=Parser, metavar="MODEL")
-    return {name: models.add_parser(name, help=recipe.summary) for name, recipe in MODELS.items()}
+    named = [(name, recipe.summary) for name, recipe in MODELS.items()] + list(extra)
+    return {name: models.add_parser(name, help=summary) for name, summary in named}
 
 
 def build_parser():
     from tinygen.models import MODELS
+    from tinygen.models.gan import GANRecipe
     from tinygen.trainer import RUN_SETTINGS, defaults
 
     parser = Parser(prog="tinygen", description=__doc__.splitlines()[0])
@@ -111,14 +121,16 @@ def build_parser():
         for key, setting in MODELS[name].sample_settings.items():
             _add_setting(sample, key, setting, setting.default)
 
-    evaluates = _model_parsers(commands, "eval", "evaluate a checkpoint on the test split")
+    fid = ("fid", "the domain FID and class coverage of any GAN's checkpoint (as eval dcgan/cgan/wgan-gp)")
+    evaluates = _model_parsers(commands, "eval", "evaluate a checkpoint on the test split", [fid])
     for name, evaluate in evaluates.items():
         _add_checkpoint_flags(evaluate)
         evaluate.add_argument("--limit", type=_counter(0), default=0,
                               help="the first N test images only (default: all)")
         evaluate.add_argument("--data-root", help="a folder holding the data set's files (searched first)")
         evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
-        for key, setting in MODELS[name].eval_settings.items():
+        table = GANRecipe.eval_settings if name == "fid" else MODELS[name].eval_settings
+        for key, setting in table.items():
             _add_setting(evaluate, key, setting, setting.default)
     return parser
 
@@ -137,7 +149,7 @@ def _models(args):
     from tinygen.models import MODELS
 
     for name, recipe in MODELS.items():
-        print(f"{name:8s} {recipe.summary}")
+        print(f"{name:11s} {recipe.summary}")
     return 0
 
 
@@ -203,11 +215,21 @@ def _sample(args):
 
 
 def _eval(args):
-    from tinygen.trainer import evaluate_checkpoint, model_from_checkpoint
+    from tinygen.models.gan import GANRecipe
+    from tinygen.trainer import evaluate_checkpoint, get_judge, model_from_checkpoint
 
     model, state = model_from_checkpoint(args.checkpoint)
-    _check_model(model, args)
+    if args.model == "fid":
+        if not isinstance(model, GANRecipe):
+            raise ValueError(f"{args.checkpoint} holds a {model.name!r} run; eval fid scores a GAN's samples")
+    else:
+        _check_model(model, args)
     options = _given(args, type(model).eval_settings)
+    if isinstance(model, GANRecipe):  # the judge: found in the user cache, or trained there now
+        dataset = state["config"]["dataset"]
+        judge, accuracy, how = get_judge(dataset, args.device, args.data_root, progress=not args.quiet)
+        print(f"judge: the {dataset} classifier {how}; test accuracy {accuracy:.4f}")
+        options["judge"] = judge
     model, test, figures = evaluate_checkpoint(args.checkpoint, args.device, args.limit, args.seed,
                                                args.data_root, progress=not args.quiet, **options)
     config = state["config"]

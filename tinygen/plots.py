@@ -21,13 +21,18 @@ def panel_layout(keys, panels):
 
 
 def save_history_plot(history, path, panels=(), steps_per_epoch=None):
-    """Each quantity of ``history`` (key -> list of per-step floats), faint, with a moving average."""
+    """Each quantity of ``history`` (key -> list of per-step floats), faint, with a moving average;
+    steps whose value is not finite (NaN: not measured at that step) are left out."""
     layout = panel_layout([k for k, v in history.items() if len(v)], panels)
     figure = _figure(len(layout))
     for axes, (label, keys) in zip(figure.axes, layout, strict=True):
         for key, color in zip(keys, _COLORS, strict=False):
             values = numpy.asarray(history[key], dtype=float)
             steps = numpy.arange(1, values.size + 1)
+            finite = numpy.isfinite(values)  # e.g. a WGAN's loss_g before its first generator step
+            steps, values = steps[finite], values[finite]
+            if values.size == 0:
+                continue
             axes.plot(steps, values, color=color, alpha=0.25, linewidth=0.8)
             window = max(1, min(50, values.size // 10))
             smooth = numpy.convolve(values, numpy.ones(window) / window, mode="valid")

@@ -42,6 +42,7 @@ from tqdm import tqdm
 import tinygen
 from tinygen import backend
 from tinygen.data import DataLoader, load_dataset, save_image
+from tinygen.data.load import cache_dir
 from tinygen.errors import CheckpointError
 from tinygen.models import dcgan
 from tinygen.models.recipe import Setting, check_settings
@@ -116,14 +117,13 @@ class Run:
             data = load_dataset(config["dataset"], "train", root=config["data_root"])
         if config["limit"]:
             data = data[: config["limit"]]
-        if test_data is None and recipe.uses_test_split:
-            test_data = load_dataset(config["dataset"], "test", root=config["data_root"])
-        self.data, self.test_data = data, test_data
+        self.data, self._test_data = data, test_data
 
         tinygen.manual_seed(config["seed"])
         image_shape = state["image_shape"] if state is not None else data.images.shape[1:]
         self.model = recipe(config, image_shape)
-        self.fixed = self.model.fixed_inputs(test_data, N_SAMPLES)
+        self.model.check_data(data)
+        self.fixed = self.model.fixed_inputs(self.test_data if recipe.uses_test_split else None, N_SAMPLES)
         self.model.to(config["device"])
         # The data order (and binarization) has its own stream, so a change to the model leaves it alone.
         self.data_generator = Generator(config["seed"] + 1)
@@ -184,6 +184,13 @@ class Run:
         config = check_config(config)
         return cls(checkpoint_file(out).parent, config, data=data, test_data=test_data, state=state)
 
+    @property
+    def test_data(self):
+        """The data set's test split, loaded when first needed."""
+        if self._test_data is None:
+            self._test_data = load_dataset(self.config["dataset"], "test", root=self.config["data_root"])
+        return self._test_data
+
     # ------------------------------------------------------------------ training
     def train(self, should_stop=lambda: False, max_steps=None, progress=True):
         """Train to ``config["epochs"]``; returns ``"finished"``, or ``"stopped"`` when
@@ -237,9 +244,9 @@ class Run:
     def evaluate(self, test=None, progress=False, **options):
         """The model's figures on ``test`` (default: the run's test split, first ``eval_limit`` images),
         drawn from a stream of their own (seed + 2), so they are repeatable and training is untouched."""
-        test = self.test_data if test is None else test
-        if test is None:
+        if not self.model.can_evaluate():
             return {}
+        test = self.test_data if test is None else test
         if self.config["eval_limit"]:
             test = test[: self.config["eval_limit"]]
         self.model.eval()
@@ -419,7 +426,6 @@ def generator_from_checkpoint(path, device="cpu"):
     return model.G
 
 
-
 def evaluate_checkpoint(path, device="cpu", limit=0, seed=0, data_root=None, progress=False, **options):
     """``(model, test, figures)``: a saved model evaluated on its data set's test split (first ``limit``
     images, 0: all), drawing from a stream seeded with ``seed``; ``options`` go to ``Recipe.evaluate``."""
@@ -431,3 +437,42 @@ def evaluate_checkpoint(path, device="cpu", limit=0, seed=0, data_root=None, pro
     with own_random_stream(seed):
         figures = model.evaluate(test, progress=progress, **options)
     return model, test, figures
+
+
+# ---------------------------------------------------------------------------------- the judge
+JUDGE = {"epochs": 3, "eval_limit": 0}  # the judge's run: 3 epochs, accuracy on the whole test split
+
+
+def judge_dir(dataset):
+    """Where the classifier that scores GANs on ``dataset`` lives: a run folder in the user cache."""
+    return Path(cache_dir()) / "classifiers" / dataset
+
+
+def find_judge(dataset, device="cpu"):
+    """The cached classifier network of ``dataset``, trained to the end, or None."""
+    path = judge_dir(dataset) / CHECKPOINT
+    if not path.exists():
+        return None
+    model, state = model_from_checkpoint(path, device)
+    if state["position"]["epoch"] < state["config"]["epochs"]:
+        return None  # a training that was interrupted: get_judge resumes it
+    return model.net
+
+
+def get_judge(dataset, device="cpu", data_root=None, progress=True):
+    """``(network, accuracy, how)``: the cached classifier of ``dataset``, trained there first if missing
+    (or resumed, if its training was interrupted); ``how`` says which, for the user."""
+    folder = judge_dir(dataset)
+    if (folder / CHECKPOINT).exists():
+        run = Run.resume(folder, device=device, data_root=data_root)
+        how = f"found in {folder}"
+        if run.epoch < run.config["epochs"]:
+            how = f"training resumed and finished in {folder}"
+            run.train(progress=progress)
+    else:
+        run = Run.start(folder, model="classifier", dataset=dataset, data_root=data_root, device=device,
+                        **JUDGE)
+        run.train(progress=progress)
+        how = f"trained now ({run.epoch} epochs) and saved in {folder}"
+    accuracy = run.metrics[-1]["accuracy"]
+    return run.model.net.eval(), accuracy, how

@@ -23,3 +23,10 @@ def squares():
 
 # Small settings for every run in these tests.
 TINY = {"nz": 8, "ngf": 4, "ndf": 4, "batch_size": 8, "sample_every": 0}
+
+
+@pytest.fixture(autouse=True)
+def empty_user_cache(tmp_path, monkeypatch):
+    """A user cache of the test's own: no classifier (judge) from this machine leaks in."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"

@@ -161,7 +161,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, capsys, monkeypatch)
 def test_models_lists_every_registered_model(capsys):
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == ["dcgan", "vae"]
+    assert [line.split()[0] for line in lines] == ["dcgan", "cgan", "wgan-gp", "vae", "classifier"]
 
 
 def test_each_model_has_its_own_flags(capsys):
@@ -192,12 +192,15 @@ def test_train_sample_and_eval_a_vae(tmp_path, capsys):
     assert float(figures["nll_iwae"]) <= float(figures["neg_elbo"]) + 5  # as tight a bound, up to noise
 
 
-def test_eval_of_a_dcgan_says_it_has_no_figures_yet(tmp_path, capsys):
+def test_eval_of_a_dcgan_trains_the_judge_then_scores_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(tinygen.trainer.JUDGE, "batch_size", 16)
     out = tmp_path / "run"
     assert main(["train", "dcgan", "--out", str(out), "--epochs", "1", *TINY_ARGS]) == 0
     capsys.readouterr()
     assert main(["eval", "dcgan", "--checkpoint", str(out), "--quiet"]) == 0
-    assert "dcgan has no evaluation figures yet" in capsys.readouterr().out
+    report = capsys.readouterr().out
+    assert "judge: the fashion-mnist classifier trained now (3 epochs)" in report
+    assert "  fid " in report and "  classes_covered " in report
 
 
 @pytest.mark.parametrize(
@@ -220,6 +223,47 @@ def test_bad_model_command_lines_are_one_line(tmp_path, capsys, argv, message):
     assert main(["train", "dcgan", "--out", str(tmp_path / "dcgan"), "--epochs", "1", *TINY_ARGS]) == 0
     vae_argv = ["train", "vae", "--out", str(tmp_path / "vae"), "--epochs", "1", *VAE_ARGS, "--latent", "3"]
     assert main(vae_argv) == 0
+    capsys.readouterr()
+    status = main([arg.replace("{tmp}", str(tmp_path)) for arg in argv])
+    assert status in (1, 2)
+    error = one_error_line(capsys)
+    assert error.startswith("tinygen") and message in error
+
+
+CGAN_ARGS = ["--nz", "8", "--ngf", "4", "--ndf", "4", "--embed", "3", "--batch-size", "8",
+             "--sample-every", "0", "--quiet"]
+
+
+def test_cgan_samples_a_class_and_eval_fid_scores_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(tinygen.trainer.JUDGE, "batch_size", 16)
+    out = tmp_path / "cgan"
+    assert main(["train", "cgan", "--out", str(out), "--epochs", "1", *CGAN_ARGS]) == 0
+    grid = tmp_path / "three.png"
+    argv = ["sample", "cgan", "--checkpoint", str(out), "--class", "3", "-n", "16", "--out", str(grid)]
+    assert main(argv) == 0
+    assert grid.stat().st_size > 0 and "wrote 16 samples" in capsys.readouterr().out
+    assert main(["eval", "fid", "--checkpoint", str(out), "-n", "40", "--quiet"]) == 0
+    report = capsys.readouterr().out
+    assert "trained now" in report and "not comparable with Inception FIDs" in report
+    figures = dict(line.split() for line in report.splitlines() if line.startswith("  "))
+    assert set(figures) == {"fid", "classes_covered", "class_entropy", "class_accuracy"}
+    assert main(["eval", "cgan", "--checkpoint", str(out), "-n", "40", "--quiet"]) == 0
+    assert "judge: the fashion-mnist classifier found in" in capsys.readouterr().out  # the cached one
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["sample", "cgan", "--checkpoint", "{tmp}/cgan", "--class", "12"], "--class is 12, expected 0 .. 9"),
+        (["eval", "fid", "--checkpoint", "{tmp}/vae"], "holds a 'vae' run; eval fid scores a GAN's samples"),
+        (["train", "wgan-gp", "--critic-norm", "batch", "--out", "{tmp}/w"], "critic_norm is 'batch'"),
+        (["train", "wgan-gp", "--critic-norm", "group"], "invalid choice: 'group'"),
+        (["train", "cgan", "--class", "3"], "unrecognized arguments: --class 3"),
+    ],
+)
+def test_bad_gan_command_lines_are_one_line(tmp_path, capsys, argv, message):
+    assert main(["train", "cgan", "--out", str(tmp_path / "cgan"), "--epochs", "1", *CGAN_ARGS]) == 0
+    assert main(["train", "vae", "--out", str(tmp_path / "vae"), "--epochs", "1", *VAE_ARGS]) == 0
     capsys.readouterr()
     status = main([arg.replace("{tmp}", str(tmp_path)) for arg in argv])
     assert status in (1, 2)

@@ -1,10 +1,12 @@
 """Ready-made generative models built from ``tinygen.nn``, each with a ``Recipe`` for the training run.
 
-- ``dcgan``: DCGAN (Radford et al., 2016).
+- ``dcgan``: DCGAN (Radford et al., 2016); ``cgan``: its class-conditional twin with a projection
+  discriminator; ``wgan_gp``: WGAN-GP (Gulrajani et al., 2017), a true second-order penalty.
 - ``vae``: the VAE (Kingma & Welling, 2014) and its importance-weighted bound (Burda et al., 2016).
+- ``classifier``: the conv classifier whose features score the GANs (``tinygen.metrics``).
 
 ``registry.MODELS`` lists the recipes by name; ``recipe`` defines what a recipe provides.
 """
 
-from tinygen.models import dcgan, vae  # noqa: F401
+from tinygen.models import cgan, classifier, dcgan, gan, vae, wgan_gp  # noqa: F401
 from tinygen.models.registry import MODELS, get_model  # noqa: F401

@@ -55,7 +55,8 @@ import tinygen
 import tinygen.nn.functional as F
 from tinygen import nn
 from tinygen.errors import ShapeError
-from tinygen.models.recipe import Recipe, Setting, check_count
+from tinygen.models.gan import GANRecipe, generate  # noqa: F401  (generate: dcgan.generate)
+from tinygen.models.recipe import Setting, check_count
 from tinygen.nn import init
 from tinygen.nn.modules.normalization import _BatchNorm
 from tinygen.optim import Adam
@@ -124,45 +125,71 @@ class Generator(nn.Module):
         return f"nz={self.nz}, ngf={self.ngf}, channels={self.channels}, image_size={self.image_size}"
 
 
+NORMS = ("batch", "layer", "none")
+
+
+def discriminator_body(ndf, channels, image_size, norm="batch", owner="Discriminator"):
+    """``(layers, width, base)``: the strided convolutions of a DCGAN discriminator, down to
+    ``(N, width, base, base)``.
+
+    ``Conv2d(channels, ndf, 4, 2, 1)``, LeakyReLU(0.2); then ``n - 1`` times
+    ``Conv2d(C, 2C, 4, 2, 1)``, a norm, LeakyReLU(0.2) (the side halves, the channels
+    double). ``norm`` is ``"batch"`` (BatchNorm2d; the conv has no bias, the norm's takes its
+    place), ``"layer"`` (LayerNorm over each sample's (C, H, W), for a WGAN-GP critic) or
+    ``"none"``.
+    """
+    if norm not in NORMS:
+        raise ValueError(f"{owner}: norm is {norm!r}, expected one of {', '.join(NORMS)}")
+    base, n = image_layout(image_size, owner)
+    width, side = ndf, image_size // 2
+    layers = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+    for _ in range(n - 1):
+        side //= 2
+        layers.append(nn.Conv2d(width, width * 2, 4, 2, 1, bias=norm == "none"))
+        if norm == "batch":
+            layers.append(nn.BatchNorm2d(width * 2))
+        elif norm == "layer":
+            layers.append(nn.LayerNorm([width * 2, side, side]))
+        layers.append(nn.LeakyReLU(0.2))
+        width *= 2
+    return layers, width, base
+
+
+def check_images(owner, x, channels, image_size):
+    """A ShapeError unless ``x`` is ``(N, channels, image_size, image_size)``."""
+    expected = (channels, image_size, image_size)
+    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+        raise ShapeError(
+            f"{owner}: input has shape {tuple(x.shape)}, expected (N, channels, image_size, "
+            f"image_size) = (N, {', '.join(map(str, expected))})"
+        )
+
+
 class Discriminator(nn.Module):
     """Image to one logit per image: ``(N, channels, image_size, image_size)`` -> ``(N,)``.
 
-    ``Conv2d(channels, ndf, 4, 2, 1)``, LeakyReLU(0.2); then ``n - 1`` times
-    ``Conv2d(C, 2C, 4, 2, 1, bias=False)``, BatchNorm2d, LeakyReLU(0.2) (the side halves,
-    the channels double); then Flatten and ``Linear(C_last*base*base, 1)``. The output is
-    a logit: ``sigmoid(D(x))`` is the probability that ``x`` is real.
+    ``discriminator_body`` (strided convolutions with batch norm, or ``norm``), then Flatten and
+    ``Linear(C_last*base*base, 1)``. The output is a logit: ``sigmoid(D(x))`` is the
+    probability that ``x`` is real (for a WGAN critic, an unbounded score).
     """
 
-    def __init__(self, ndf=64, channels=1, image_size=28):
+    def __init__(self, ndf=64, channels=1, image_size=28, norm="batch"):
         super().__init__()
         self.ndf = check_count("Discriminator", "ndf", ndf)
         self.channels = check_count("Discriminator", "channels", channels)
-        base, n = image_layout(image_size, "Discriminator")
-        self.image_size = int(image_size)
-
-        width = self.ndf
-        layers = [nn.Conv2d(self.channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
-        for _ in range(n - 1):
-            layers += [
-                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width * 2),
-                nn.LeakyReLU(0.2),
-            ]
-            width *= 2
+        self.image_size = check_count("Discriminator", "image_size", image_size)
+        self.norm = norm
+        layers, width, base = discriminator_body(self.ndf, self.channels, self.image_size, norm)
         layers += [nn.Flatten(), nn.Linear(width * base * base, 1)]
         self.main = nn.Sequential(*layers)
 
     def forward(self, x):
-        expected = (self.channels, self.image_size, self.image_size)
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ShapeError(
-                f"Discriminator: input has shape {tuple(x.shape)}, expected (N, channels, image_size, "
-                f"image_size) = (N, {', '.join(map(str, expected))})"
-            )
+        check_images("Discriminator", x, self.channels, self.image_size)
         return self.main(x).reshape(-1)
 
     def extra_repr(self):
-        return f"ndf={self.ndf}, channels={self.channels}, image_size={self.image_size}"
+        norm = "" if self.norm == "batch" else f", norm={self.norm!r}"
+        return f"ndf={self.ndf}, channels={self.channels}, image_size={self.image_size}{norm}"
 
 
 def init_weights(m):
@@ -187,7 +214,7 @@ def make_optimizers(G, D, lr=2e-4, betas=(0.5, 0.999)):
     return Adam(G.parameters(), lr=lr, betas=betas), Adam(D.parameters(), lr=lr, betas=betas)
 
 
-def train_step(G, D, opt_g, opt_d, real, z=None):
+def train_step(G, D, opt_g, opt_d, real, z=None, labels=None):
     """One D step, then one G step, on the batch ``real`` (N, C, S, S) with values in [-1, 1].
 
     With ``l(s, t) = mean_n BCE(sigmoid(s_n), t) = mean_n [softplus(s_n) - t * s_n]``
@@ -203,19 +230,27 @@ def train_step(G, D, opt_g, opt_d, real, z=None):
     ``opt_d`` changes only D and ``opt_g`` only G; the G step's backward also leaves
     gradients in D's ``.grad``, which the next D step's ``zero_grad`` clears.
 
+    A conditional pair (``tinygen.models.cgan``) takes the class of each real image as
+    ``labels``: then D scores (image, class) pairs, ``D(real, labels)``, and the fakes are
+    ``G(z, y)`` for classes ``y`` drawn uniformly, scored as ``D(fake, y)``.
+
     Returns Python floats: ``loss_d``, ``loss_g``, and ``d_real`` and ``d_fake``, the mean
     of ``sigmoid(D(.))`` on the real and the fake batch in the D step.
     """
     batch = real.shape[0]
     if z is None:
         z = tinygen.randn(batch, G.nz, device=real.device, dtype=real.dtype)
+    real_class, fake_class = (), ()
+    if labels is not None:
+        real_class = (labels,)
+        fake_class = (tinygen.randint(0, G.classes, (batch,), device=real.device),)
     ones = tinygen.ones(batch, device=real.device, dtype=real.dtype)
     zeros = tinygen.zeros(batch, device=real.device, dtype=real.dtype)
-    fake = G(z)
+    fake = G(z, *fake_class)
 
     # 1. D step: real -> 1, fake -> 0. fake.detach(): this loss sends no gradient into G.
-    logits_real = D(real)
-    logits_fake = D(fake.detach())
+    logits_real = D(real, *real_class)
+    logits_fake = D(fake.detach(), *fake_class)
     loss_real = F.binary_cross_entropy_with_logits(logits_real, ones)
     loss_fake = F.binary_cross_entropy_with_logits(logits_fake, zeros)
     loss_d = loss_real + loss_fake
@@ -224,7 +259,7 @@ def train_step(G, D, opt_g, opt_d, real, z=None):
     opt_d.step()
 
     # 2. G step: make the updated D call the fakes real.
-    loss_g = F.binary_cross_entropy_with_logits(D(fake), ones)
+    loss_g = F.binary_cross_entropy_with_logits(D(fake, *fake_class), ones)
     opt_g.zero_grad()
     loss_g.backward()
     opt_g.step()
@@ -233,17 +268,6 @@ def train_step(G, D, opt_g, opt_d, real, z=None):
         d_real = tinygen.sigmoid(logits_real).mean().item()
         d_fake = tinygen.sigmoid(logits_fake).mean().item()
     return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "d_real": d_real, "d_fake": d_fake}
-
-
-def generate(G, z):
-    """``G(z)`` for a NumPy batch of noise ``z``, with batch norm in eval mode; NumPy out."""
-    was_training = G.training
-    G.eval()
-    device = next(iter(G.parameters())).device
-    with tinygen.no_grad():
-        images = G(tinygen.tensor(numpy.asarray(z, dtype=numpy.float32), device=device)).numpy()
-    G.train(was_training)
-    return images
 
 
 def slerp(z0, z1, t):
@@ -270,9 +294,9 @@ def interpolation_noise(rng, rows, nrow, nz):
     return numpy.concatenate([slerp(ends[0][[r]], ends[1][[r]], t) for r in range(rows)])
 
 
-class DCGAN(Recipe):
+class DCGAN(GANRecipe):
     """The DCGAN as ``tinygen train dcgan`` runs it: ``generator`` and ``discriminator``, one
-    Adam each, ``train_step`` above, grids of G(fixed noise)."""
+    Adam each, ``train_step`` above, grids of G(fixed noise), the domain FID (``GANRecipe``)."""
 
     name = "dcgan"
     summary = "DCGAN (Radford et al. 2016): strided-convolution GAN, images in [-1, 1]"
@@ -289,7 +313,6 @@ class DCGAN(Recipe):
             False, "each row walks the noise space between two random points (spherical interpolation)",
             kind="flag"),
     }
-    value_range = (-1.0, 1.0)
     panels = (("BCE loss", ("loss_d", "loss_g")), ("mean of sigmoid(D(.))", ("d_real", "d_fake")))
 
     def __init__(self, config, image_shape):
@@ -307,12 +330,6 @@ class DCGAN(Recipe):
     def train_step(self, batch):
         real, _ = batch
         return train_step(self.G, self.D, self.opt_g, self.opt_d, real)
-
-    def fixed_inputs(self, test, n):
-        return {"noise": tinygen.randn(n, self.config["nz"]).numpy()}
-
-    def grids(self, fixed):
-        return {"": generate(self.G, fixed["noise"])}
 
     def sample(self, n, rng, nrow=8, interpolate=False):
         if interpolate:

@@ -150,6 +150,9 @@ class Recipe:
     def check_config(cls, config):
         """Checks across settings, after each one is checked alone; raise ValueError to refuse."""
 
+    def check_data(self, data):
+        """Refuse a training set the model cannot use (labels out of range, ...) with a ValueError."""
+
     def to(self, device):
         for module in self.modules.values():
             module.to(device)
@@ -184,6 +187,10 @@ class Recipe:
     def sample(self, n, rng, nrow=8, **options):
         """``n`` images for ``tinygen sample`` (a NumPy ``(n, C, H, W)`` array), drawn from ``rng``."""
         raise NotImplementedError(f"{type(self).__name__}.sample")
+
+    def can_evaluate(self):
+        """Whether ``evaluate`` has what it needs now (a GAN's judge may not be trained yet)."""
+        return True
 
     def evaluate(self, test, progress=False, **options):
         """Figures on the test split (an ImageDataset) as a dict of floats; none by default."""

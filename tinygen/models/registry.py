@@ -1,9 +1,12 @@
 """``MODELS``: every model ``tinygen train`` knows, by name (as ``data/registry.py``'s ``DATASETS``)."""
 
+from tinygen.models.cgan import CGAN
+from tinygen.models.classifier import Classifier
 from tinygen.models.dcgan import DCGAN
 from tinygen.models.vae import VAERecipe
+from tinygen.models.wgan_gp import WGANGP
 
-MODELS = {recipe.name: recipe for recipe in (DCGAN, VAERecipe)}
+MODELS = {recipe.name: recipe for recipe in (DCGAN, CGAN, WGANGP, VAERecipe, Classifier)}
 
 
 def get_model(name, caller="Run"):

@@ -43,6 +43,18 @@ def test_train_dcgan_example(data_dir, tmp_path, monkeypatch, capsys):
     assert (tmp_path / "out" / "epoch_001.png").stat().st_size > 0
 
 
+def test_train_wgan_gp_example(data_dir, tmp_path, monkeypatch, capsys):
+    tiny_fashion_mnist(data_dir, monkeypatch)
+    # Batches of 16: 8 critic steps, so the generator steps once (at the 5th) before the last line.
+    run_example("train_wgan_gp.py", monkeypatch, "--limit", "128", "--batch-size", "16",
+                "--out", str(tmp_path / "out"))
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("epoch 1 step 8/8"))
+    assert "critic" in line and "W1 estimate" in line and "penalty" in line
+    assert "nan" not in line  # the generator has stepped, so its loss is a number
+    assert (tmp_path / "out" / "epoch_001.png").stat().st_size > 0
+
+
 def test_train_vae_example(data_dir, tmp_path, monkeypatch, capsys):
     tiny_fashion_mnist(data_dir, monkeypatch)
     # The example scores the test split too; 32 images fill its 4 rows of 8 reconstructions.

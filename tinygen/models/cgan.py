@@ -12,11 +12,12 @@ class label y. Here, on the DCGAN body (``tinygen.models.dcgan``):
       D(x, y) = w . h(x) + b + <V[y], h(x)>        (V: Embedding(classes, C))
 
   The first term scores "is this a real image", the inner product "is it an image of
-  class y". Why this form: it is the log-likelihood ratio of a real and a generated image
-  given y when the class posteriors are log-linear in h. Concatenating y to D's input (the
-  original cGAN) lets D learn to ignore y, so the generator is not made to follow the
-  label, and an auxiliary classifier (AC-GAN) rewards images that are easy to classify,
-  which users report as mixed-up classes and less diversity within a class.
+  class y". Why this form: the best logit is the log density ratio log q(x, y) / p(x, y) of
+  real and generated pairs, and it takes this form when the class posteriors q(y | x) and
+  p(y | x) are log-linear in h. Concatenating y to D's input (the original cGAN) lets D
+  learn to ignore y, so the generator is not made to follow the label, and an auxiliary
+  classifier (AC-GAN) rewards images that are easy to classify, which lowers the diversity
+  within a class (Gong et al., "Twin Auxiliary Classifiers GAN", NeurIPS 2019).
 
 Training is DCGAN's ``train_step`` with ``labels``: real pairs (x, y) against fake pairs
 (G(z, y'), y') with y' drawn uniformly. Grids show one row per class.
@@ -52,7 +53,8 @@ class ConditionalGenerator(nn.Module):
         super().__init__()
         self.nz = check_count("ConditionalGenerator", "nz", nz)
         self.classes = check_count("ConditionalGenerator", "classes", classes)
-        self.embed = nn.Embedding(self.classes, check_count("ConditionalGenerator", "embed", embed))
+        embed = check_count("ConditionalGenerator", "embed", embed)
+        self.embed = nn.Embedding(self.classes, embed)
         self.net = dcgan.Generator(self.nz + embed, ngf, channels, image_size)
         self.channels, self.image_size = self.net.channels, self.net.image_size
 

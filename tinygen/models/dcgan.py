@@ -135,8 +135,8 @@ def discriminator_body(ndf, channels, image_size, norm="batch", owner="Discrimin
     ``Conv2d(channels, ndf, 4, 2, 1)``, LeakyReLU(0.2); then ``n - 1`` times
     ``Conv2d(C, 2C, 4, 2, 1)``, a norm, LeakyReLU(0.2) (the side halves, the channels
     double). ``norm`` is ``"batch"`` (BatchNorm2d; the conv has no bias, the norm's takes its
-    place), ``"layer"`` (LayerNorm over each sample's (C, H, W), for a WGAN-GP critic) or
-    ``"none"``.
+    place), ``"layer"`` (LayerNorm over each sample's (C, H, W), for a WGAN-GP critic; the conv
+    has no bias there either, the norm's elementwise bias takes its place) or ``"none"``.
     """
     if norm not in NORMS:
         raise ValueError(f"{owner}: norm is {norm!r}, expected one of {', '.join(NORMS)}")

@@ -19,7 +19,9 @@ difference and no hand-derived shortcut.
 
 Two easy mistakes, avoided here: the norm is taken per sample over the flattened
 gradient (a norm per pixel or per channel asks for another constraint), and alpha is drawn
-per sample (one alpha for the whole batch interpolates along one direction only). The
+per sample, shape (N, 1, 1, 1): an alpha per pixel would put x_hat off the segment between
+real and fake, and one alpha for the whole batch puts every sample at the same fraction of
+its segment. The
 critic has **no batch norm**: it would make each sample's gradient depend on the others in
 the batch, so the penalty would not constrain D's gradient at a point (the paper, Sec. 4,
 suggests layer norm instead); the recipe refuses such a critic.

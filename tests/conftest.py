@@ -1,11 +1,3 @@
-"""Hypothesis profiles: derandomized and small in CI (CI=true), larger locally."""
+"""Hypothesis profiles from tinygen.testing: derandomized and small in CI (CI=true), larger locally."""
 
-import os
-
-from hypothesis import HealthCheck, settings
-
-settings.register_profile(
-    "ci", max_examples=15, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile("dev", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+pytest_plugins = ["tinygen.testing.profiles"]

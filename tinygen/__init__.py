@@ -88,3 +88,12 @@ from tinygen.serialization import load, save
 
 bool = bool_  # noqa: A001  (tinygen.bool, as torch.bool)
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """``tinygen.testing`` is imported on first use, so ``import tinygen`` stays light."""
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module("tinygen.testing")
+    raise AttributeError(f"module 'tinygen' has no attribute {name!r}")

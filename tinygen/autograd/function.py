@@ -289,16 +289,11 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 )
             if not retain_graph:
                 node._release()
-            for edge, grad in zip(node.edges, result, strict=True):
+            for i, (edge, grad) in enumerate(zip(node.edges, result, strict=True)):
                 if edge is None or grad is None:
                     continue
                 target, nr = edge
-                expected = target.shape if not isinstance(target, Context) else target._output_meta[nr][0]
-                if grad.shape != expected:
-                    raise GraphError(
-                        f"{node.name}: backward returned a gradient of shape {grad.shape} for an "
-                        f"input of shape {expected}"
-                    )
+                _check_gradient(node, i, grad, target, nr)
                 if isinstance(target, Context):
                     slots = pending.setdefault(target, [None] * len(target._output_meta))
                     slots[nr] = _accumulate(slots[nr], grad)
@@ -319,6 +314,30 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
         else:
             results.append(captured.get(_key(t)))
     return results
+
+
+def _check_gradient(node, i, grad, target, nr):
+    """A gradient from ``node``'s backward for argument i must be a Tensor of its shape and precision.
+
+    A higher-precision gradient (float64 for a float32 argument of a mixed-dtype op) is let
+    through; a lower-precision one (float32 for float64) would silently lose digits.
+    """
+    if not isinstance(grad, Tensor):
+        kind = f"{type(grad).__module__}.{type(grad).__name__}"
+        raise GraphError(
+            f"{node.name}: backward returned a {kind} as the gradient of argument {i}; it must return "
+            "a Tensor (wrap an array as Tensor(array)) or None, one per forward argument"
+        )
+    shape, dtype = target._output_meta[nr] if isinstance(target, Context) else (target.shape, target.dtype)
+    if grad.shape != shape:
+        raise GraphError(
+            f"{node.name}: backward returned a gradient of shape {grad.shape} for an input of shape {shape}"
+        )
+    if grad.dtype != dtype and (grad.dtype.kind != "f" or grad.dtype.itemsize < dtype.itemsize):
+        raise GraphError(
+            f"{node.name}: backward returned a {grad.dtype} gradient for argument {i}, a {dtype} tensor; "
+            f"return it in the argument's dtype (cast with .to(tinygen.{dtype}))"
+        )
 
 
 def _key(tensor):

@@ -1,27 +1,58 @@
 """Hypothesis strategies for gradient-check tests of your own ops.
 
-    from hypothesis import given
-    from tinygen.testing import gradcheck, strategies as tst
+    from tinygen.testing import op_test, strategies as tst
 
-    @given(tst.tensors(tst.shapes(), away_from=(0.0,)))
-    def test_relu(x):
-        gradcheck(F.relu, [x])
+    test_relu = op_test(F.relu, tst.arrays(tst.shapes(), away_from=(0.0,)),
+                        reference=lambda x: np.maximum(x, 0))
 
 Finite differences are only meaningful where a function is smooth within ``eps`` of the
 point, so ``arrays`` can keep values a margin away from kinks (``away_from=(0.0,)`` for
 ReLU, abs, clamp bounds) and inside a domain (``min_value=0.1`` for log and sqrt).
 
-``conv_configs`` and ``conv_transpose_configs`` draw valid convolution settings (groups,
-strides, paddings, dilations, output_padding, odd sizes) for testing conv kernels.
+**Values that shrink.** Element k of an array is ``lo + (hi - lo) * frac(u_k + k*phi + p)``,
+``phi = (sqrt(5) - 1) / 2``, with each ``u_k`` drawn by hypothesis (arrays of up to 64
+elements; larger ones draw a seed, as they are rarely minimal). Hypothesis repeats values
+and shrinks them to 0; the golden-ratio shift turns a repeated or shrunk ``u`` into evenly
+spread, distinct values (``frac(k*phi)`` never repeats), so a shrunk array is neither
+constant nor tied, and its ties do not put a kink or a zero variance into the example.
+Arrays drawn *together* (``same_shape_arrays``, ``broadcast_arrays``) get different
+``p = i*(sqrt(2) - 1)``, so they stay different after shrinking; two separate ``arrays``
+draws of one shape shrink to the same values.
+
+Several tensors whose shapes depend on each other: ``same_shape_arrays``,
+``broadcast_arrays``, ``conv_inputs`` (input, kernel, bias of a ``ConvConfig``);
+``to_tensors`` makes any of them leaf tensors. Configurations: ``conv_configs``,
+``conv_transpose_configs``, ``masked_conv_configs`` (PixelCNN), ``lstm_configs`` and
+``lstm_inputs``, ``batch_norm_inputs`` (every channel's variance kept away from 0).
 """
 
-import dataclasses
-
 import numpy
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+except ImportError as err:
+    from tinygen.testing import hypothesis_missing
+
+    raise hypothesis_missing("tinygen.testing.strategies") from err
 
 from tinygen.autograd.tensor import Tensor
+from tinygen.testing.configs import (  # noqa: F401  (re-exported: strategies is the public module)
+    ConvConfig,
+    LSTMConfig,
+    MaskedConvConfig,
+    batch_norm_inputs,
+    conv_configs,
+    conv_inputs,
+    conv_transpose_configs,
+    lstm_configs,
+    lstm_inputs,
+    masked_conv_configs,
+)
+
+GOLDEN = (5**0.5 - 1) / 2  # frac(k * GOLDEN), k = 0, 1, ...: never repeats, spread evenly
+SILVER = 2**0.5 - 1  # the shift of the i-th array of a joint draw
+SHRINKING_SIZE = 64  # arrays up to this size draw every value; larger ones draw a seed
 
 
 def shapes(min_dims=0, max_dims=4, min_side=1, max_side=5):
@@ -36,40 +67,108 @@ def broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, min_side=1, max_s
     ).map(lambda result: result.input_shapes)
 
 
-@st.composite
-def arrays(
-    draw, shape, dtype=numpy.float64, min_value=-2.0, max_value=2.0, away_from=(), margin=0.05, distinct=False
-):
-    """Float arrays in ``[min_value, max_value]`` with no value within ``margin`` of ``away_from``.
+def _unit(draw, size, phase):
+    """``size`` numbers in [0, 1): ``frac(u_k + k*GOLDEN + phase)``, the ``u_k`` drawn by hypothesis."""
+    if size <= SHRINKING_SIZE:
+        drawn = draw(st.lists(st.integers(0, 2**16 - 1), min_size=size, max_size=size))
+        u = numpy.array(drawn, dtype=float) / 2**16
+    else:
+        u = numpy.random.default_rng(draw(st.integers(0, 2**32 - 1))).random(size)
+    return (u + numpy.arange(size) * GOLDEN + phase) % 1.0
 
-    A value near a point in ``away_from`` moves to the far side of the margin, on whichever
-    side stays inside the range (the range must be wider than ``2 * margin`` around it).
 
-    ``distinct=True`` also keeps every pair of values at least half a grid step,
-    ``(max_value - min_value) / (2 (size - 1))``, apart (for max/min and sorting, whose
-    gradient jumps where two values tie).
-    """
-    if isinstance(shape, st.SearchStrategy):
-        shape = draw(shape)
+def _check_value_arguments(caller, min_value, max_value, away_from, margin, distinct):
+    if not min_value < max_value:
+        raise ValueError(f"{caller}: min_value is {min_value}, expected less than max_value = {max_value}")
+    if margin < 0:
+        raise ValueError(f"{caller}: margin is {margin}, expected >= 0")
     if distinct and away_from:
-        raise ValueError("arrays: distinct=True and away_from can't be combined (a push could make ties)")
-    size = int(numpy.prod(shape, dtype=numpy.int64))
-    rng = numpy.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    if distinct and size > 1:  # an evenly spread grid, shuffled and jittered by < a quarter step
+        raise ValueError(f"{caller}: distinct=True and away_from can't be combined (a push could make ties)")
+
+
+def _values(draw, size, min_value, max_value, away_from, margin, distinct, phase, caller):
+    """``size`` float64 values in ``[min_value, max_value]`` (see the module doc), flat."""
+    unit = _unit(draw, size, phase)
+    if distinct and size > 1:  # an evenly spread grid in the order of ``unit``, jittered by < a quarter step
         step = (max_value - min_value) / (size - 1)
         if step / 2 < 1e-3:
-            raise ValueError(f"arrays: {size} distinct values don't fit in [{min_value}, {max_value}]")
-        values = rng.permutation(numpy.linspace(min_value, max_value, size))
-        values = numpy.clip(values + rng.uniform(-0.25, 0.25, size) * step, min_value, max_value)
-    else:
-        values = rng.uniform(min_value, max_value, size)
+            raise ValueError(f"{caller}: {size} distinct values don't fit in [{min_value}, {max_value}]")
+        rank = numpy.argsort(numpy.argsort(unit, kind="stable"), kind="stable")
+        values = min_value + rank * step + (unit - 0.5) * step / 2
+        return numpy.clip(values, min_value, max_value)
+    values = min_value + (max_value - min_value) * unit
     for point in away_from:  # move values out of (point - margin, point + margin), inside the range
         offset = values - point
         near = numpy.abs(offset) < margin
         moved = numpy.where(offset[near] >= 0, 1.0, -1.0) * (margin + numpy.abs(offset[near]))
         outside = (point + moved < min_value) | (point + moved > max_value)
         values[near] = point + numpy.where(outside, -moved, moved)
+    return values
+
+
+@st.composite
+def arrays(
+    draw, shape, dtype=numpy.float64, min_value=-2.0, max_value=2.0, away_from=(), margin=0.05, distinct=False
+):
+    """Float arrays in ``[min_value, max_value]`` with no value within ``margin`` of ``away_from``.
+
+    ``shape`` is a tuple or a strategy of shapes. A value near a point in ``away_from``
+    moves to the far side of the margin, on whichever side stays inside the range (the
+    range must be wider than ``2 * margin`` around it). ``distinct=True`` instead keeps
+    every pair of values at least half a grid step, ``(max_value - min_value) / (2 (size - 1))``,
+    apart (for max/min and sorting, whose gradient jumps where two values tie).
+    """
+    if isinstance(shape, st.SearchStrategy):
+        shape = draw(shape)
+    _check_value_arguments("arrays", min_value, max_value, away_from, margin, distinct)
+    size = int(numpy.prod(shape, dtype=numpy.int64))
+    values = _values(draw, size, min_value, max_value, away_from, margin, distinct, 0.0, "arrays")
     return values.reshape(shape).astype(dtype)
+
+
+def _joint(draw, shapes_, dtype, min_value, max_value, away_from, margin, distinct, caller):
+    """Arrays of ``shapes_`` drawn together: distinct across all of them, or each shifted by i*SILVER."""
+    _check_value_arguments(caller, min_value, max_value, away_from, margin, distinct)
+    sizes = [int(numpy.prod(s, dtype=numpy.int64)) for s in shapes_]
+    if distinct:
+        flat = _values(draw, sum(sizes), min_value, max_value, (), margin, True, 0.0, caller)
+        parts = numpy.split(flat, numpy.cumsum(sizes)[:-1])
+    else:
+        parts = [
+            _values(draw, n, min_value, max_value, away_from, margin, False, i * SILVER, caller)
+            for i, n in enumerate(sizes)
+        ]
+    return tuple(p.reshape(s).astype(dtype) for p, s in zip(parts, shapes_, strict=True))
+
+
+@st.composite
+def same_shape_arrays(
+    draw, num=2, shape=None, dtype=numpy.float64, min_value=-2.0, max_value=2.0, away_from=(), margin=0.05,
+    distinct=False,
+):  # fmt: skip
+    """A tuple of ``num`` arrays of one shape (``shape``: a tuple or a strategy; ``shapes()`` if None).
+
+    ``distinct=True`` keeps values apart across all the arrays (``maximum(a, b)`` has a kink
+    where ``a == b``); the other arguments are those of :func:`arrays`.
+    """
+    shape = shapes() if shape is None else shape
+    if isinstance(shape, st.SearchStrategy):
+        shape = draw(shape)
+    caller = "same_shape_arrays"
+    return _joint(draw, [shape] * num, dtype, min_value, max_value, away_from, margin, distinct, caller)
+
+
+@st.composite
+def broadcast_arrays(
+    draw, num=2, min_dims=0, max_dims=4, min_side=1, max_side=4, dtype=numpy.float64, min_value=-2.0,
+    max_value=2.0, away_from=(), margin=0.05, distinct=False,
+):  # fmt: skip
+    """A tuple of ``num`` arrays whose shapes broadcast together (:func:`broadcastable_shapes`).
+
+    ``distinct=True`` keeps values apart across all the arrays; see :func:`same_shape_arrays`.
+    """
+    drawn = draw(broadcastable_shapes(num, min_dims, max_dims, min_side, max_side))
+    return _joint(draw, drawn, dtype, min_value, max_value, away_from, margin, distinct, "broadcast_arrays")
 
 
 @st.composite
@@ -78,116 +177,17 @@ def tensors(draw, shape, dtype=numpy.float64, requires_grad=True, **array_kwargs
     return Tensor(draw(arrays(shape, dtype=dtype, **array_kwargs)), requires_grad=requires_grad)
 
 
-@dataclasses.dataclass(frozen=True)
-class ConvConfig:
-    """One convolution to test: sizes and the keyword arguments of conv2d or conv_transpose2d.
+def to_tensors(strategy, requires_grad=True):
+    """``strategy``'s arrays (one, or a tuple of them) as leaf tensors; other values pass through.
 
-    ``transposed`` says which: the weight is ``(in_channels, out_channels/groups, kH, kW)``
-    for conv_transpose2d and ``(out_channels, in_channels/groups, kH, kW)`` for conv2d.
-    Pairs are ``(height, width)``; ``output_padding`` is used by conv_transpose2d only.
+    Float arrays require grad when ``requires_grad``; integer arrays never do.
     """
 
-    batch: int
-    in_channels: int
-    out_channels: int
-    groups: int
-    input_size: tuple
-    kernel_size: tuple
-    stride: tuple
-    padding: tuple
-    dilation: tuple
-    output_padding: tuple = (0, 0)
-    transposed: bool = False
+    def convert(value):
+        if isinstance(value, numpy.ndarray):
+            return Tensor(value, requires_grad=requires_grad and value.dtype.kind == "f")
+        if isinstance(value, (tuple, list)):
+            return type(value)(convert(v) for v in value)
+        return value
 
-    @property
-    def input_shape(self):
-        return (self.batch, self.in_channels, *self.input_size)
-
-    @property
-    def weight_shape(self):
-        if self.transposed:
-            return (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
-        return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
-
-    @property
-    def kwargs(self):
-        """``stride``, ``padding``, ``dilation``, ``groups`` (and ``output_padding`` if transposed)."""
-        kwargs = dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
-        if self.transposed:
-            kwargs["output_padding"] = self.output_padding
-        return kwargs
-
-
-def _channels_and_geometry(
-    draw, max_batch, max_group_channels, max_groups, max_kernel, max_stride, max_padding, max_dilation
-):
-    groups = draw(st.integers(1, max_groups))
-    side = st.integers(1, max_kernel)
-    return dict(
-        batch=draw(st.integers(1, max_batch)),
-        in_channels=groups * draw(st.integers(1, max_group_channels)),
-        out_channels=groups * draw(st.integers(1, max_group_channels)),
-        groups=groups,
-        kernel_size=(draw(side), draw(side)),
-        stride=(draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride))),
-        padding=(draw(st.integers(0, max_padding)), draw(st.integers(0, max_padding))),
-        dilation=(draw(st.integers(1, max_dilation)), draw(st.integers(1, max_dilation))),
-    )
-
-
-@st.composite
-def conv_configs(
-    draw,
-    max_batch=2,
-    max_group_channels=2,
-    max_groups=2,
-    max_kernel=3,
-    max_stride=2,
-    max_padding=2,
-    max_dilation=2,
-    max_size=6,
-):
-    """Valid conv2d configurations (:class:`ConvConfig`): every output size is at least 1.
-
-    Input sides are drawn from what the padded, dilated kernel allows up to ``max_size``, so
-    odd sizes, sizes a stride does not divide, and kernels larger than the unpadded input
-    (made valid by padding) all come up.
-    """
-    c = _channels_and_geometry(
-        draw, max_batch, max_group_channels, max_groups, max_kernel, max_stride, max_padding, max_dilation
-    )
-    size = []
-    for k, p, d in zip(c["kernel_size"], c["padding"], c["dilation"], strict=True):
-        smallest = max(1, d * (k - 1) + 1 - 2 * p)  # the dilated kernel must fit the padded input
-        size.append(draw(st.integers(smallest, max(smallest, max_size))))
-    return ConvConfig(input_size=tuple(size), **c)
-
-
-@st.composite
-def conv_transpose_configs(
-    draw,
-    max_batch=2,
-    max_group_channels=2,
-    max_groups=2,
-    max_kernel=3,
-    max_stride=2,
-    max_padding=2,
-    max_dilation=2,
-    max_size=4,
-):
-    """Valid conv_transpose2d configurations (:class:`ConvConfig` with ``transposed=True``).
-
-    ``output_padding`` is below stride or dilation (PyTorch's rule), and the padding never
-    crops the whole output: ``(H - 1)*s - 2*p + d*(k - 1) + output_padding + 1 >= 1``.
-    """
-    c = _channels_and_geometry(
-        draw, max_batch, max_group_channels, max_groups, max_kernel, max_stride, 0, max_dilation
-    )
-    size, padding, output_padding = [], [], []
-    for k, s, d in zip(c["kernel_size"], c["stride"], c["dilation"], strict=True):
-        size.append(draw(st.integers(1, max_size)))
-        output_padding.append(draw(st.integers(0, max(s, d) - 1)))
-        full = (size[-1] - 1) * s + d * (k - 1) + output_padding[-1] + 1  # the output size before cropping
-        padding.append(draw(st.integers(0, min(max_padding, (full - 1) // 2))))
-    c["padding"] = tuple(padding)
-    return ConvConfig(input_size=tuple(size), output_padding=tuple(output_padding), transposed=True, **c)
+    return strategy.map(convert)

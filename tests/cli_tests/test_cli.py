@@ -161,7 +161,8 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, capsys, monkeypatch)
 def test_models_lists_every_registered_model(capsys):
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == ["dcgan", "cgan", "wgan-gp", "vae", "classifier"]
+    names = [line.split()[0] for line in lines]
+    assert names == ["dcgan", "cgan", "wgan-gp", "vae", "classifier", "pixelrnn"]
 
 
 def test_each_model_has_its_own_flags(capsys):

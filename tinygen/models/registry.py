@@ -3,10 +3,11 @@
 from tinygen.models.cgan import CGAN
 from tinygen.models.classifier import Classifier
 from tinygen.models.dcgan import DCGAN
+from tinygen.models.pixelrnn import PixelRNNRecipe
 from tinygen.models.vae import VAERecipe
 from tinygen.models.wgan_gp import WGANGP
 
-MODELS = {recipe.name: recipe for recipe in (DCGAN, CGAN, WGANGP, VAERecipe, Classifier)}
+MODELS = {recipe.name: recipe for recipe in (DCGAN, CGAN, WGANGP, VAERecipe, Classifier, PixelRNNRecipe)}
 
 
 def get_model(name, caller="Run"):

@@ -103,42 +103,22 @@ class NumpyBatchNorm:
         return self.out
 
 
-def check_against(name, reference, problem, tolerance=1e-3):
-    """One step of tinygen and of ``reference``: output and gradients must match."""
-    ours, theirs = TinygenBatchNorm(*problem), reference(*problem)
-    ours.step()
-    theirs.step()
-    worst = 0.0
-    for label, a, b in zip(["y", "dx", "dweight", "dbias"], ours.results(), theirs.results(), strict=True):
-        error = float(numpy.abs(a - b).max() / max(numpy.abs(b).max(), 1e-30))
-        if error > tolerance:
-            raise SystemExit(
-                f"bench_batch_norm: tinygen and {name} disagree on {label}: relative error {error:.2e}"
-            )
-        worst = max(worst, error)
-    return worst
-
-
 def main():
     args = harness.argument_parser(__doc__).parse_args()
     problem = make_problem()
     with harness.limit_threads(args.threads):
         harness.print_machine()
         print(f"threads: {args.threads}, input {SHAPE} float32, median of {args.repeat} samples\n")
-        checks = [f"numpy {check_against('numpy', NumpyBatchNorm, problem):.1e}"]
-        if torch is not None:
-            checks.append(f"torch {check_against('torch', TorchBatchNorm, problem):.1e}")
-        print(f"tinygen matches (largest relative error in y and grads): {', '.join(checks)}")
-        steps = {"tinygen": TinygenBatchNorm(*problem).step}
-        if torch is not None:
-            steps["torch"] = TorchBatchNorm(*problem).step
-        steps["numpy"] = NumpyBatchNorm(*problem).step
-        timings = harness.time_calls(steps, repeat=args.repeat)
+        classes = {"tinygen": TinygenBatchNorm, "torch": TorchBatchNorm, "numpy": NumpyBatchNorm}
+        if torch is None:
+            del classes["torch"]
+        results, steps = harness.from_classes(classes, *problem)
+        labels = ["y", "dx", "dweight", "dbias"]
+        row = harness.check_then_time(
+            "bench_batch_norm", "bn2d fwd+bwd", results, steps, args.repeat, 1e-3, TARGET, labels
+        )
         print(harness.describe_other_load("after the run"))
     print()
-    row = harness.Row(
-        "bn2d fwd+bwd", timings["tinygen"], timings.get("torch"), timings["numpy"], target=TARGET
-    )
     harness.print_table([row])
 
 

@@ -25,8 +25,7 @@ import tracemalloc
 import numpy
 
 import tinygen
-from tinygen.kernels.conv2d import conv2d
-from tinygen.kernels.conv_transpose2d import conv_transpose2d
+from tinygen.kernels.conv import conv2d, conv_transpose2d
 
 try:
     from benchmarks import harness
@@ -196,26 +195,6 @@ def measure_memory(case, lib, threads):
     return rss, traced
 
 
-# ----------------------------------------------------------------------------- check, then time
-
-
-def check(case, problem):
-    """Largest relative error of tinygen's gradients against torch's and NumPy's."""
-    ours = tinygen_step(case, *problem)()
-    errors = []
-    references = [("numpy", numpy_step)] + ([("torch", torch_step)] if torch is not None else [])
-    for name, make in references:
-        theirs = make(case, *problem)()
-        error = max(
-            float(numpy.abs(a - e).max() / max(numpy.abs(e).max(), 1e-30))
-            for a, e in zip(ours, theirs, strict=True)
-        )
-        if error > 1e-4:
-            raise SystemExit(f"bench_conv: {case}: tinygen and {name} disagree (relative error {error:.1e})")
-        errors.append(f"{name} {error:.1e}")
-    return ", ".join(errors)
-
-
 def main():
     parser = harness.argument_parser(__doc__, repeat=10)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
@@ -230,15 +209,16 @@ def main():
         rows, memory = [], []
         for case in args.cases:
             problem = make_problem(case)
-            print(
-                f"{case}: tinygen matches (largest relative error of the gradients): {check(case, problem)}"
+            makers = {"tinygen": tinygen_step, "torch": torch_step, "numpy": numpy_step}  # in this order
+            if torch is None:
+                del makers["torch"]
+            # each step returns its dx, dw and db: the same callables are checked, then timed
+            steps = {name: make(case, *problem) for name, make in makers.items()}
+            rows.append(
+                harness.check_then_time(
+                    "bench_conv", case, steps, steps, args.repeat, 1e-4, TARGET, labels=["dx", "dw", "db"]
+                )
             )
-            steps = {"tinygen": tinygen_step(case, *problem)}
-            if torch is not None:
-                steps["torch"] = torch_step(case, *problem)
-            steps["numpy"] = numpy_step(case, *problem)
-            timings = harness.time_calls(steps, repeat=args.repeat)
-            rows.append(harness.Row(case, timings["tinygen"], timings.get("torch"), timings["numpy"], TARGET))
             if not args.no_memory:
                 memory.append((case, *[measure_memory(case, lib, args.threads) for lib in steps]))
         print(harness.describe_other_load("after the run"))

@@ -47,6 +47,7 @@ NZ, NF = 100, 64
 # name: (image_size, channels, batch)
 CASES = {"mnist 28x28x1 b64": (28, 1, 64), "cifar 32x32x3 b128": (32, 3, 128)}
 TARGET = 1.2
+LOSSES = ("loss_d", "loss_g", "d_real", "d_fake")  # what a train_step returns, in this order
 
 
 # ----------------------------------------------------------------------------- the two models
@@ -137,25 +138,26 @@ class Setup:
         return torch_train_step(self.t_G, self.t_D, self.t_opt_g, self.t_opt_d, self.t_real, z)
 
 
-def check(case, device="cpu"):
-    """One step of each library in float64 from the same weights and z: the largest relative
-    difference of the losses and of the parameters after the step (float64, since in float32
-    Adam's first step turns rounding noise in the tiniest gradients into steps of +-lr)."""
+def check_results(case, device="cpu"):
+    """For :func:`harness.check`: one step of each library in float64 from the same weights and z,
+    returning the losses and the parameters after the step (float64, since in float32 Adam's
+    first step turns rounding noise in the tiniest gradients into steps of +-lr)."""
     setup = Setup(case, dtype=numpy.float64, device=device)
     z = tinygen.randn(setup.real.shape[0], NZ, dtype=tinygen.float64, device=device)
-    ours = setup.tinygen_step(z)
-    theirs = setup.torch_step(torch.tensor(z.numpy(), device=device))
-    loss_error = max(abs(ours[k] - theirs[k]) / abs(theirs[k]) for k in ours)
-    params = [*setup.G.parameters(), *setup.D.parameters()]
-    param_error = max(
-        float(numpy.abs(p.numpy() - t.numpy()).max() / numpy.abs(t.numpy()).max())
-        for p, t in zip(params, [t.detach().cpu() for t in setup.t_params], strict=True)
-    )
-    if loss_error > 1e-9 or param_error > 1e-9:
-        raise SystemExit(
-            f"bench_dcgan: tinygen and torch disagree (losses {loss_error:.1e}, params {param_error:.1e})"
-        )
-    return f"losses {loss_error:.1e}, parameters after the step {param_error:.1e} (float64)"
+
+    named = [(f"G.{name}", p) for name, p in setup.G.named_parameters()]
+    named += [(f"D.{name}", p) for name, p in setup.D.named_parameters()]
+
+    def ours():
+        losses = setup.tinygen_step(z)
+        return [losses[k] for k in LOSSES] + [p.numpy() for _, p in named]
+
+    def theirs():
+        losses = setup.torch_step(torch.tensor(z.numpy(), device=device))
+        return [losses[k] for k in LOSSES] + [t.detach().cpu().numpy() for t in setup.t_params]
+
+    labels = [*LOSSES, *[f"{name} after the step" for name, _ in named]]
+    return {"tinygen": ours, "torch": theirs}, labels
 
 
 # ----------------------------------------------------------------------------- breakdown
@@ -277,7 +279,7 @@ def main():
         tinygen.backend.device(args.device)  # fails with a clear message without CuPy or a GPU
 
         def sync():
-            tinygen.backend.cupy.cuda.Device().synchronize()
+            tinygen.backend.synchronize(args.device)
             if torch is not None:
                 torch.cuda.synchronize()
 
@@ -291,12 +293,14 @@ def main():
         for case in args.cases:
             setup = Setup(case, device=args.device)
             steps = {"tinygen": setup.tinygen_step}
+            results, labels = None, None  # without torch, nothing to check tinygen against
             if torch is not None:
-                agreement = check(case, args.device)
-                print(f"{case}: tinygen matches torch (largest relative difference): {agreement}")
+                results, labels = check_results(case, args.device)
                 steps["torch"] = setup.torch_step
-            timings = harness.time_calls(steps, repeat=args.repeat, sync=sync)
-            rows.append(harness.Row(case, timings["tinygen"], timings.get("torch"), None, TARGET))
+            row = harness.check_then_time(
+                "bench_dcgan", case, results, steps, args.repeat, 1e-9, TARGET, labels, sync=sync
+            )
+            rows.append(row)
             if not args.no_breakdown and args.device == "cpu":  # the op timers do not synchronize a GPU
                 breakdowns.append(
                     (case, breakdown(setup), torch_breakdown(setup) if torch is not None else [])

@@ -74,10 +74,12 @@ class TinygenLSTM:
         output, _ = self.model(self.x)
         loss = output.sum()
         loss.backward()
-        return loss.item()
+        self.loss = loss.item()
+        return self.loss
 
-    def gradients(self):
-        return [p.grad.numpy() for p in self.model.parameters()]
+    def results(self):
+        """The loss and the gradients of the last step."""
+        return [self.loss, *[p.grad.numpy() for p in self.model.parameters()]]
 
 
 class TorchLSTM:
@@ -91,10 +93,11 @@ class TorchLSTM:
         output, _ = self.model(self.x)
         loss = output.sum()
         loss.backward()
-        return loss.item()
+        self.loss = loss.item()
+        return self.loss
 
-    def gradients(self):
-        return [p.grad.numpy() for p in self.model.parameters()]
+    def results(self):
+        return [self.loss, *[p.grad.numpy() for p in self.model.parameters()]]
 
 
 def _sigmoid(z):
@@ -142,10 +145,11 @@ class NumpyLSTM:
             grads[3] += grad_gates.sum(0)
             grad_h, grad_c = grad_gates @ w_hh, grad_c * f
         self.grads = grads
+        self.loss = loss
         return loss
 
-    def gradients(self):
-        return self.grads
+    def results(self):
+        return [self.loss, *self.grads]
 
 
 class GemmOnly:
@@ -174,46 +178,23 @@ class GemmOnly:
 # ----------------------------------------------------------------------------- check, then time
 
 
-def relative_error(actual, expected):
-    return float(numpy.abs(actual - expected).max() / max(numpy.abs(expected).max(), 1e-30))
-
-
-def check_against(name, reference, problem, tolerance=1e-4):
-    ours, theirs = TinygenLSTM(*problem), reference(*problem)
-    loss_ours, loss_theirs = ours.step(), theirs.step()
-    errors = {"loss": abs(loss_ours - loss_theirs) / abs(loss_theirs)}
-    names = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
-    for param, g_ours, g_theirs in zip(names, ours.gradients(), theirs.gradients(), strict=True):
-        errors[f"grad {param}"] = relative_error(g_ours, g_theirs)
-    worst = max(errors, key=errors.get)
-    if errors[worst] > tolerance:
-        raise SystemExit(
-            f"bench_lstm: tinygen and {name} disagree on {worst}: relative error {errors[worst]:.2e} "
-            f"> {tolerance:.0e}; not timing"
-        )
-    return errors[worst]
-
-
 def run_case(case, repeat):
     steps, batch, inputs, hidden, target = CASES[case]
     problem = make_problem(steps, batch, inputs, hidden)
-    checks = [f"numpy {check_against('numpy', NumpyLSTM, problem):.1e}"]
-    if torch is not None:
-        checks.append(f"torch {check_against('torch', TorchLSTM, problem):.1e}")
-    print(f"{case}: tinygen matches (largest relative error in loss and grads): {', '.join(checks)}")
-    calls = {"tinygen": TinygenLSTM(*problem).step}
-    if torch is not None:
-        calls["torch"] = TorchLSTM(*problem).step
-    calls["numpy"] = NumpyLSTM(*problem).step
+    classes = {"tinygen": TinygenLSTM, "torch": TorchLSTM, "numpy": NumpyLSTM}
+    if torch is None:
+        del classes["torch"]
+    results, calls = harness.from_classes(classes, *problem)
     calls["gemm"] = GemmOnly(*problem).step
-    t = harness.time_calls(calls, repeat=repeat)
+    labels = ["loss", "grad weight_ih", "grad weight_hh", "grad bias_ih", "grad bias_hh"]
+    row = harness.check_then_time("bench_lstm", case, results, calls, repeat, 1e-4, target, labels)
     if target is None:
-        per_step = ", ".join(f"{name} {t[name].median / steps * 1e6:.1f}" for name in t)
+        timings = {"tinygen": row.tinygen, "torch": row.torch, "numpy": row.numpy, **row.extra}
+        per_step = ", ".join(
+            f"{name} {t.median / steps * 1e6:.1f}" for name, t in timings.items() if t is not None
+        )
         print(f"{case}: microseconds per step (forward + backward): {per_step}")
-    return [
-        harness.Row(case, t["tinygen"], t.get("torch"), t["numpy"], target=target),
-        harness.Row(f"{case} gemm-only", t["gemm"], t.get("torch")),
-    ]
+    return [row, harness.Row(f"{case} gemm-only", row.extra["gemm"], row.torch)]
 
 
 def main():

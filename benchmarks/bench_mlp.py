@@ -74,10 +74,12 @@ class TinygenMLP:
         loss.backward()
         for p in self.params:
             p.data -= LR * p.grad.data
+        self.loss = loss
         return loss
 
-    def gradients(self):
-        return [p.grad.numpy() for p in self.params]
+    def results(self):
+        """The loss and the gradients of the last step."""
+        return [self.loss.item(), *[p.grad.numpy() for p in self.params]]
 
 
 class TorchMLP:
@@ -96,10 +98,11 @@ class TorchMLP:
         with torch.no_grad():
             for p in self.params:
                 p -= LR * p.grad
+        self.loss = loss
         return loss
 
-    def gradients(self):
-        return [p.grad.numpy() for p in self.params]
+    def results(self):
+        return [self.loss.item(), *[p.grad.numpy() for p in self.params]]
 
 
 class NumpyMLP:
@@ -134,53 +137,25 @@ class NumpyMLP:
         self.grads = [grad_w1, grad_b1, grad_w2, grad_b2]
         for p, grad in zip(self.params, self.grads, strict=True):
             p -= LR * grad
+        self.loss = loss
         return loss
 
-    def gradients(self):
-        return self.grads
+    def results(self):
+        return [self.loss, *self.grads]
 
 
 # ----------------------------------------------------------------------------- check, then time
 
 
-def relative_error(actual, expected):
-    """Largest absolute difference, relative to the largest magnitude in ``expected``."""
-    return float(numpy.abs(actual - expected).max() / max(numpy.abs(expected).max(), 1e-30))
-
-
-def check_against(name, reference, problem, tolerance=1e-4):
-    """One step of tinygen and of ``reference`` from the same weights: loss and gradients must match."""
-    ours, theirs = TinygenMLP(*problem), reference(*problem)
-    loss_ours, loss_theirs = ours.step().item(), theirs.step().item()
-    errors = {"loss": abs(loss_ours - loss_theirs) / abs(loss_theirs)}
-    for param, g_ours, g_theirs in zip(
-        ["w1", "b1", "w2", "b2"], ours.gradients(), theirs.gradients(), strict=True
-    ):
-        errors[f"grad {param}"] = relative_error(g_ours, g_theirs)
-    worst = max(errors, key=errors.get)
-    if errors[worst] > tolerance:
-        raise SystemExit(
-            f"bench_mlp: tinygen and {name} disagree on {worst}: relative error {errors[worst]:.2e} "
-            f"> {tolerance:.0e} (tinygen loss {loss_ours:.6f}, {name} loss {loss_theirs:.6f}); not timing"
-        )
-    return errors[worst]
-
-
 def run_case(case, repeat):
     in_features, hidden, out_features, target = CASES[case]
     problem = make_problem(in_features, hidden, out_features)
-
-    checks = [f"numpy {check_against('numpy', NumpyMLP, problem):.1e}"]
-    if torch is not None:
-        checks.append(f"torch {check_against('torch', TorchMLP, problem):.1e}")
-    print(f"{case}: tinygen matches (largest relative error in loss and grads): {', '.join(checks)}")
-
-    steps = {"tinygen": TinygenMLP(*problem).step}
-    if torch is not None:
-        steps["torch"] = TorchMLP(*problem).step
-    steps["numpy"] = NumpyMLP(*problem).step
-    timings = harness.time_calls(steps, repeat=repeat)
-    return harness.Row(case, timings["tinygen"], timings.get("torch"), timings["numpy"], target=target)
+    classes = {"tinygen": TinygenMLP, "torch": TorchMLP, "numpy": NumpyMLP}
+    if torch is None:
+        del classes["torch"]
+    results, steps = harness.from_classes(classes, *problem)
+    labels = ["loss", "grad w1", "grad b1", "grad w2", "grad b2"]
+    return harness.check_then_time("bench_mlp", case, results, steps, repeat, 1e-4, target, labels)
 
 
 def main():

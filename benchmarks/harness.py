@@ -11,6 +11,13 @@ same computation in one process, and prints one table row per case::
         rows = [harness.Row("small", t["tinygen"], t["torch"], t["numpy"], target=2.0)]
     harness.print_table(rows)
 
+Most benchmarks check before they time, so that nothing wrong is ever timed, and
+``check_then_time`` does both for one case::
+
+    classes = {"tinygen": Ours, "torch": Theirs if harness.torch is not None else None, "numpy": Naive}
+    results, steps = harness.from_classes(classes, *problem)      # each class: step(), results()
+    row = harness.check_then_time("bench_x", "small", results, steps, args.repeat, tolerance=1e-4)
+
 What it does for every benchmark:
 
 - ``time_call``: warm-up runs, then ``repeat`` samples of ``number`` calls each; the
@@ -18,8 +25,11 @@ What it does for every benchmark:
   a real training loop pays for it too. ``time_calls`` times several callables in turn.
 - ``limit_threads``: one thread count for NumPy's BLAS (through threadpoolctl) and for
   PyTorch (``torch.set_num_threads``), so a ratio compares equal hardware.
+- ``check``: tinygen's results against each other library's (``relative_error``), naming
+  the worst; the benchmark stops there when they disagree.
 - ``print_machine``: CPU, cores, the BLAS NumPy calls and its settings, library versions
   and the tinygen commit: the lines to paste into ``benchmarks/RESULTS.md`` with the numbers.
+  A set ``OPENBLAS_CORETYPE`` heads them: it forces an older kernel and slows NumPy's products.
 - Other processes: each timing records how many cores other processes kept busy while
   it ran (from /proc/stat), and the table warns about every number taken on a busy machine.
 
@@ -236,6 +246,82 @@ def _calls_per_sample(fn, min_sample_time, sync):
         number *= 2
 
 
+# ----------------------------------------------------------------------------- check, then time
+
+
+def relative_error(actual, expected):
+    """Largest absolute difference, relative to the largest magnitude in ``expected`` (arrays or numbers)."""
+    actual, expected = numpy.asarray(actual), numpy.asarray(expected)
+    return float(numpy.abs(actual - expected).max() / max(numpy.abs(expected).max(), 1e-30))
+
+
+def check(bench, case, results, tolerance, labels=None):
+    """tinygen's results against every other library's: ``"numpy 1.2e-07, torch 3.4e-07"``.
+
+    ``results`` maps library names to zero-argument callables, each returning the results
+    of one step (a list of arrays or numbers, in the same order for every library; None
+    for a library left out, such as torch when it is not installed); ``"tinygen"`` is the
+    one checked. The worst :func:`relative_error` of each library is reported; above
+    ``tolerance`` the benchmark stops, naming ``bench``, ``case``, the library and the
+    result (from ``labels``, else its index).
+    """
+    ours = results["tinygen"]()
+    agreement = []
+    for name, run in results.items():
+        if name == "tinygen" or run is None:
+            continue
+        errors = [relative_error(a, e) for a, e in zip(ours, run(), strict=True)]
+        worst = max(range(len(errors)), key=errors.__getitem__)
+        if errors[worst] > tolerance:
+            label = labels[worst] if labels else f"result {worst}"
+            raise SystemExit(
+                f"{bench}: {case}: tinygen and {name} disagree on {label}: relative error "
+                f"{errors[worst]:.2e} > {tolerance:.0e}; not timing"
+            )
+        agreement.append(f"{name} {errors[worst]:.1e}")
+    return ", ".join(agreement)
+
+
+def first_step(make, *args):
+    """A callable for :func:`check`: make ``make(*args)``, run its ``step()``, return its ``results()``."""
+
+    def run():
+        bench = make(*args)
+        bench.step()
+        return bench.results()
+
+    return run
+
+
+def from_classes(classes, *args):
+    """``(results, steps)`` for :func:`check_then_time`, from one class per library (None: left out).
+
+    Each class, made with ``args``, has ``step()`` (what is timed) and ``results()`` (what
+    :func:`check` compares after one step); the check and the timing use separate instances.
+    """
+    present = {name: cls for name, cls in classes.items() if cls is not None}
+    results = {name: first_step(cls, *args) for name, cls in present.items()}
+    steps = {name: cls(*args).step for name, cls in present.items()}
+    return results, steps
+
+
+def check_then_time(bench, case, results, steps, repeat, tolerance, target=None, labels=None, **options):
+    """:func:`check` (unless ``results`` is None), print the agreement, then time the ``steps`` in
+    turns: the case's :class:`Row`.
+
+    ``steps`` maps library names to the zero-argument callables to time (None: left out);
+    the row takes "tinygen", "torch" and "numpy" from them. ``options`` go to
+    :func:`time_calls` (``sync``, ``rounds``, ...). The timings of any other steps (a
+    lower bound, say) are the row's ``extra``.
+    """
+    if results is not None:  # None: nothing to check tinygen against
+        agreement = check(bench, case, results, tolerance, labels)
+        print(f"{case}: tinygen matches (largest relative error of its results): {agreement}")
+    timings = time_calls({name: step for name, step in steps.items() if step is not None}, repeat, **options)
+    ours, theirs, naive = timings.pop("tinygen"), timings.pop("torch", None), timings.pop("numpy", None)
+    return Row(case, ours, theirs, naive, target, extra=timings)
+
+
 # ----------------------------------------------------------------------------- table
 
 
@@ -249,6 +335,7 @@ class Row:
     torch: Timing | None = None
     numpy: Timing | None = None
     target: float | None = None
+    extra: dict = dataclasses.field(default_factory=dict)  # other timings of the case, not in the table
 
     @property
     def ratio(self):
@@ -352,7 +439,13 @@ def describe_machine():
     """Lines describing the machine and libraries a benchmark ran on."""
     cores = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    lines = [
+    lines = []
+    if "OPENBLAS_CORETYPE" in os.environ:
+        lines.append(
+            f"warning: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set: it forces an older "
+            "OpenBLAS kernel and slows NumPy's products (run with env -u OPENBLAS_CORETYPE)"
+        )
+    lines += [
         f"CPU: {cpu_model()}, {cores} logical cores ({usable} usable by this process)",
         f"Python {platform.python_version()}, NumPy {numpy.__version__}, "
         f"torch {torch.__version__ if torch is not None else 'not installed'}",

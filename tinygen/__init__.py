@@ -19,8 +19,9 @@ from tinygen.autograd.tensor import (  # noqa: F401
     tensor,
     uint8,
 )
-from tinygen.backend import Device, cuda_available, get_num_threads, set_num_threads  # noqa: F401
+from tinygen.backend import Device, cuda_available  # noqa: F401
 from tinygen.backend import device as device  # noqa: F401
+from tinygen.cpu import get_num_threads, set_num_threads  # noqa: F401
 from tinygen.creation import (  # noqa: F401
     arange,
     empty,

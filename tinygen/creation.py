@@ -14,13 +14,9 @@ from tinygen.random import default_generator
 
 def _make(array_fn, size, dtype, device, requires_grad):
     dev = backend.device(device or "cpu")
-    xp = numpy if dev.type == "cpu" else backend.cupy
     dtype = numpy.dtype(dtype or default_float_dtype)
-    if dev.type == "cpu":
-        data = array_fn(xp, _shape_arg(size), dtype)
-    else:
-        with xp.cuda.Device(dev.index):
-            data = array_fn(xp, _shape_arg(size), dtype)
+    with backend.on_device(dev):
+        data = array_fn(backend.array_module(dev), _shape_arg(size), dtype)
     return Tensor(data, requires_grad=requires_grad)
 
 

@@ -30,7 +30,7 @@ class Generator:
     def rng(self, xp, dev=backend.CPU):
         """What makes arrays for array module ``xp`` on device ``dev``: an object with NumPy
         ``Generator``'s ``standard_normal``, ``random`` and ``integers``."""
-        return self._numpy if xp is numpy else _CupyDraws(xp, dev.index, self._numpy)
+        return self._numpy if xp is numpy else _CupyDraws(xp, dev, self._numpy)
 
     def get_state(self):
         """The NumPy stream's state, a dict of plain ints and strings (checkpointable)."""
@@ -41,19 +41,19 @@ class Generator:
 
 
 class _CupyDraws:
-    """Draws on GPU ``index``, each from a new Philox generator seeded from ``seeds``.
+    """Draws on GPU ``dev``, each from a new Philox generator seeded from ``seeds``.
 
     Philox is counter-based, so seeding one costs no set-up kernel (unlike XORWOW, which
     initialises a state per thread); one seed per draw keeps the stream checkpointable.
     """
 
-    def __init__(self, cupy, index, seeds):
-        self.cupy, self.index, self.seeds = cupy, index, seeds
+    def __init__(self, cupy, dev, seeds):
+        self.cupy, self.dev, self.seeds = cupy, dev, seeds
 
     def _draw(self, method, *args, **kwargs):
         seed = int(self.seeds.integers(2**63))
         philox_method = self.cupy.cuda.curand.CURAND_RNG_PSEUDO_PHILOX4_32_10
-        with self.cupy.cuda.Device(self.index):
+        with backend.on_device(self.dev):
             philox = self.cupy.random.RandomState(seed, method=philox_method)
             return getattr(philox, method)(*args, **kwargs)
 

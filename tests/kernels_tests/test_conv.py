@@ -16,12 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygen
-from tinygen import backend
+from tinygen import cpu
 from tinygen.errors import DTypeError, ShapeError
-from tinygen.kernels import conv2d as conv_kernel
+from tinygen.kernels import conv as conv_kernel
 from tinygen.kernels import im2col
-from tinygen.kernels.conv2d import conv2d
-from tinygen.kernels.conv_transpose2d import conv_transpose2d
+from tinygen.kernels.conv import conv2d, conv_transpose2d
 from tinygen.nn.modules.conv import Conv2d, ConvTranspose2d
 from tinygen.testing import gradcheck, gradgradcheck
 from tinygen.testing import strategies as tst
@@ -32,14 +31,14 @@ from .thread_counts import assert_same_at_any_thread_count, needs_openblas
 @pytest.fixture(
     autouse=True,
     scope="module",
-    params=[(1, 1), (10**9, backend.CHUNK_BYTES)],
+    params=[(1, 1), (10**9, cpu.CHUNK_BYTES)],
     ids=["channels-last, one image per chunk", "channels-first, whole batch"],
 )
 def layout(request):
     channels_last_min, chunk_bytes = request.param
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(im2col, "CHANNELS_LAST_MIN", channels_last_min)
-        patch.setattr(backend, "CHUNK_BYTES", chunk_bytes)
+        patch.setattr(cpu, "CHUNK_BYTES", chunk_bytes)
         yield request.param
 
 

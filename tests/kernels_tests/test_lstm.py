@@ -1,7 +1,8 @@
 """LSTM kernels: the fused pointwise cell, ``lstm_cell``, the sequence ``lstm`` (fused and per step), modules.
 
 Forward against a plain NumPy LSTM, gradcheck of everything, gradgradcheck where second order
-is supported (the cell, ``lstm_cell``, ``lstm(fused=False)``), long sequences, shape errors.
+is supported (the cell, ``lstm_cell``, ``lstm(fused=False)``), long sequences, shape errors;
+the tuned cell and layer (BPTT) against the reference versions written beside them.
 """
 
 import numpy as np
@@ -11,8 +12,10 @@ from hypothesis import strategies as st
 
 import tinygen
 from tinygen.errors import DTypeError, ShapeError
-from tinygen.kernels.lstm import lstm
-from tinygen.kernels.lstm_cell import lstm_cell, lstm_cell_pointwise
+from tinygen.kernels import lstm_cell as cell_kernel
+from tinygen.kernels import lstm_layer as layer_kernel
+from tinygen.kernels.lstm import lstm, lstm_cell
+from tinygen.kernels.lstm_cell import lstm_cell_pointwise
 from tinygen.nn.modules.rnn import LSTM, LSTMCell
 from tinygen.testing import gradcheck, gradgradcheck
 from tinygen.testing import strategies as tst
@@ -363,3 +366,52 @@ def test_shape_errors_name_the_argument():
         lstm_cell_pointwise(tinygen.randn(2, 6), tinygen.randn(2, 1))
     with pytest.raises(ShapeError, match=r"c_prev.shape is \(2, 3\), expected \(2, 2\)"):
         lstm_cell_pointwise(tinygen.randn(2, 8), tinygen.randn(2, 3))
+
+
+# ----------------------------------------------------------------------------- tuned against reference
+
+
+@given(cell_inputs(), st.data())
+def test_tuned_cell_equals_its_reference(inputs, data):
+    gates, c_prev = inputs
+    grad_h, grad_c = (data.draw(tst.arrays(c_prev.shape)) for _ in range(2))
+    h, c, acts, tanh_c = cell_kernel.pointwise_forward(np, gates, c_prev)
+    h_ref, c_ref, cell = cell_kernel.cell_forward_reference(np, gates, c_prev)
+    grads = cell_kernel.pointwise_backward(np, acts, c_prev, tanh_c, h, grad_h, grad_c)
+    grads_ref = cell_kernel.cell_backward_reference(np, cell, c_prev, grad_h, grad_c)
+    for got, want in zip((h, c, *grads), (h_ref, c_ref, *grads_ref), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+@st.composite
+def layer_problems(draw):
+    """One layer's arrays, float64: x, h0, c0, w_ih, w_hh, bias or None, w_hr or None, and upstream grads."""
+    steps, batch = draw(st.integers(1, 5)), draw(st.integers(1, 3))
+    features, hidden = draw(st.integers(1, 4)), draw(st.integers(2, 5))
+    proj = draw(st.integers(0, hidden - 1))
+    out = proj or hidden
+
+    def array(*shape):
+        return draw(tst.arrays(shape, min_value=-1, max_value=1))
+
+    x, h0, c0 = array(steps, batch, features), array(batch, out), array(batch, hidden)
+    w_ih, w_hh = array(4 * hidden, features), array(4 * hidden, out)
+    bias = array(4 * hidden) if draw(st.booleans()) else None
+    w_hr = array(proj, hidden) if proj else None
+    upstream = array(steps, batch, out), array(batch, out), array(batch, hidden)
+    return (x, h0, c0, w_ih, w_hh, bias, w_hr), upstream
+
+
+@given(layer_problems())
+def test_tuned_layer_forward_and_bptt_equal_their_reference(problem):
+    (x, h0, c0, w_ih, w_hh, bias, w_hr), upstream = problem
+    saved = layer_kernel.layer_forward(np, x, h0, c0, w_ih, w_hh, bias, w_hr)  # hs, cs, acts, tanh_cs, rs
+    grads = layer_kernel.layer_backward(np, (True,) * 7, *upstream, x, *saved, w_ih, w_hh, w_hr)
+    hs, cs = saved[:2]
+    outputs_ref, grads_ref = layer_kernel.layer_reference(np, x, h0, c0, w_ih, w_hh, bias, w_hr, *upstream)
+    for got, want in zip((hs[1:], hs[-1], cs[-1]), outputs_ref, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    names = ("x", "h0", "c0", "w_ih", "w_hh", "bias", "w_hr")
+    for name, got, want in zip(names, grads, grads_ref, strict=True):
+        if want is not None:
+            np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11, err_msg=f"gradient of {name}")

@@ -1,5 +1,6 @@
 """batch_norm, layer_norm, max/avg pooling and embedding: forward against NumPy, first- and
-second-order gradcheck, running statistics, evaluation mode, modules and error messages."""
+second-order gradcheck, running statistics, evaluation mode, modules and error messages; the
+tuned batch-norm input gradient against the reference beside it."""
 
 import numpy as np
 import pytest
@@ -7,8 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygen
-from tinygen import backend
+from tinygen import cpu
 from tinygen.errors import DTypeError, IndexOutOfRangeError, ShapeError
+from tinygen.kernels import batch_norm as batch_norm_kernel
 from tinygen.kernels.batch_norm import batch_norm
 from tinygen.kernels.embedding import embedding
 from tinygen.kernels.layer_norm import layer_norm
@@ -490,7 +492,7 @@ def test_embedding_option_errors():
 @needs_openblas
 def test_batch_norm_results_do_not_depend_on_the_thread_count(monkeypatch):
     """Its passes go by batch chunks on every thread; the per-channel sums are added in chunk order."""
-    monkeypatch.setattr(backend, "CHUNK_BYTES", 1)  # one image per chunk: seven chunks to share out
+    monkeypatch.setattr(cpu, "CHUNK_BYTES", 1)  # one image per chunk: seven chunks to share out
     rng = np.random.default_rng(0)
     x, upstream = rng.standard_normal((7, 3, 5, 4)), rng.standard_normal((7, 3, 5, 4))
     g = rng.standard_normal(3)
@@ -502,3 +504,12 @@ def test_batch_norm_results_do_not_depend_on_the_thread_count(monkeypatch):
         return [a.numpy() for a in (y, xt.grad, gt.grad, bt.grad)]
 
     assert_same_at_any_thread_count(run)
+
+
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 6), st.data())
+def test_tuned_bn_grad_x_equals_its_reference(batch, channels, length, data):
+    rows = [data.draw(tst.arrays((batch, channels * length))) for _ in range(2)]  # dy, centered
+    per_channel = [data.draw(tst.arrays((channels,))) for _ in range(3)]  # centered_coef, const_coef, scale
+    got = batch_norm_kernel._bn_grad_x(np, *rows, *per_channel, length)
+    want = batch_norm_kernel._bn_grad_x_reference(np, *rows, *per_channel, length)
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)

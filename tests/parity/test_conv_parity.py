@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 import tinygen
-from tinygen.kernels.conv2d import conv2d
-from tinygen.kernels.conv_transpose2d import conv_transpose2d
+from tinygen.kernels.conv import conv2d, conv_transpose2d
 from tinygen.testing import gradcheck
 
 torch = pytest.importorskip("torch")

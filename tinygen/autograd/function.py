@@ -35,7 +35,7 @@ from tinygen.autograd import grad_mode
 from tinygen.autograd.tensor import Tensor
 from tinygen.errors import DeviceError, GraphError
 
-_ARRAY_TYPES = (numpy.ndarray,) if backend.cupy is None else (numpy.ndarray, backend.cupy.ndarray)
+_ARRAY_TYPES = backend.ARRAY_TYPES
 
 
 class Context:

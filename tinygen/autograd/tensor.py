@@ -5,7 +5,8 @@ its gradient into ``.grad``. A tensor made by an op that had an input requiring 
 ``grad_fn`` (the op's node) and ``output_nr`` (which of the op's outputs it is).
 
 Operators and methods mirror PyTorch's and broadcast like NumPy; each is a thin call into
-``tinygen.ops``, where the differentiable ``Function`` lives.
+``tinygen.ops``, where the differentiable ``Function`` lives. ``tensor_methods.py`` attaches
+them, ``to`` and ``backward`` too, so this file imports no op and not the engine.
 """
 
 import numbers
@@ -159,17 +160,7 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def to(self, *args, dtype=None, device=None):
-        """``to(device)``, ``to(dtype)`` or ``to(device, dtype)``; differentiable, like PyTorch."""
-        device, dtype = backend.device_and_dtype(args, device, dtype)
-        from tinygen.ops import elementwise
-
-        out = self
-        if dtype is not None and dtype != self.dtype:
-            out = elementwise.Cast.apply(out, dtype)
-        if device is not None and device != self.device:
-            out = elementwise.ToDevice.apply(out, device)
-        return out
+    # to(device, dtype) is an op (Cast, ToDevice): tensor_methods.py binds it, with the operators
 
     def cpu(self):
         return self.to("cpu")
@@ -190,13 +181,7 @@ class Tensor:
         return self.to(other.dtype)
 
     # ------------------------------------------------------------------ autograd
-    def backward(self, gradient=None, retain_graph=None, create_graph=False):
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (PyTorch's signature)."""
-        from tinygen.autograd import function
-
-        roots, grads = function._roots_and_grads("backward", [self], gradient)
-        retain_graph = create_graph if retain_graph is None else retain_graph
-        function.run_backward(roots, grads, retain_graph, create_graph)
+    # backward() walks the graph (autograd/function.py): tensor_methods.py binds it
 
     def zero_(self):
         self.data[...] = 0

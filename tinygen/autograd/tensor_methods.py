@@ -1,9 +1,11 @@
-"""Operators and methods of ``Tensor``, each a one-line call into ``tinygen.ops``.
+"""Operators and methods of ``Tensor``, each a one-line call into ``tinygen.ops`` or the engine.
 
 Kept apart from ``tensor.py`` so that file shows what a tensor *is*, and this one
 what it can *do*. ``bind(Tensor)`` attaches them.
 """
 
+from tinygen import backend
+from tinygen.autograd import function
 from tinygen.ops import activation, linalg, reduce, shape
 from tinygen.ops import elementwise as ew
 
@@ -114,6 +116,24 @@ def _view_as(self, other):
     return shape.reshape(self, other.shape)
 
 
+def to(self, *args, dtype=None, device=None):
+    """``to(device)``, ``to(dtype)`` or ``to(device, dtype)``; differentiable, like PyTorch."""
+    device, dtype = backend.device_and_dtype(args, device, dtype)
+    out = self
+    if dtype is not None and dtype != self.dtype:
+        out = ew.Cast.apply(out, dtype)
+    if device is not None and device != self.device:
+        out = ew.ToDevice.apply(out, device)
+    return out
+
+
+def backward(self, gradient=None, retain_graph=None, create_graph=False):
+    """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (PyTorch's signature)."""
+    roots, grads = function._roots_and_grads("backward", [self], gradient)
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    function.run_backward(roots, grads, retain_graph, create_graph)
+
+
 def bind(cls):
     for name, fn in METHODS.items():
         setattr(cls, name, fn)
@@ -123,3 +143,5 @@ def bind(cls):
     cls.expand_as = _expand_as
     cls.view_as = _view_as
     cls.reshape_as = _view_as
+    cls.to = to
+    cls.backward = backward

@@ -15,10 +15,9 @@ def _as_numpy(images, caller):
     """``images`` (Tensor, NumPy or CuPy array) as a NumPy float32 array of shape (N, C, H, W)."""
     if isinstance(images, Tensor):
         images = images.numpy()
-    elif not isinstance(images, numpy.ndarray):
-        if backend.get_array_module(images) is numpy:
-            raise TypeError(f"{caller}: images is a {type(images).__name__}, expected a Tensor or an array")
-        images = backend.to_device(images, "cpu")
+    elif not isinstance(images, backend.ARRAY_TYPES):
+        raise TypeError(f"{caller}: images is a {type(images).__name__}, expected a Tensor or an array")
+    images = backend.to_device(images, "cpu")
     if images.ndim == 3:
         images = images[:, None]
     if images.ndim != 4 or images.shape[1] not in (1, 3):

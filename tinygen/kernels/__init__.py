@@ -1,1 +1,2 @@
-"""Hand-written kernels, one per file: forward and backward derived by hand (see docs/kernels/)."""
+"""Hand-written kernels, one per file (a convolution and its adjoint share ``conv.py``): forward and
+backward derived by hand (see docs/kernels/)."""

@@ -32,7 +32,7 @@ Derivation, including the second-order formulas: docs/kernels/batch_norm.md.
 
 import operator
 
-from tinygen import backend
+from tinygen import backend, cpu
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.errors import ShapeError
@@ -44,8 +44,8 @@ from tinygen.ops import shape as sh
 # array as (N, C, L) and are one einsum each (``reduce.channel_sum``): a single pass, without
 # the strided walk that ``sum(axis=(0, 2))`` makes. Elementwise steps view it as (N, C*L)
 # and take per-channel values as one row of C*L (each repeated L times): the row broadcasts
-# along N only, so NumPy's inner loop runs over C*L contiguous values instead of L: 1.7
-# times as fast.
+# along N only, so NumPy's inner loop runs over C*L contiguous values instead of L (the
+# speed-up is in benchmarks/RESULTS.md).
 
 
 def _as_ncl(array):
@@ -64,12 +64,12 @@ def _channel_row(xp, values, length):
 
 
 def _by_rows(fn, rows, fold=None):
-    """``backend.map_batch`` of ``fn(chunk)`` over the batch axis of the (N, ...) array ``rows``.
+    """``cpu.map_batch`` of ``fn(chunk)`` over the batch axis of the (N, ...) array ``rows``.
 
     Each pass over the data goes by chunks of about ``CHUNK_BYTES``, on every CPU thread;
     per-channel sums are folded in chunk order, so they do not depend on the thread count.
     """
-    return backend.map_batch(fn, rows.shape[0], max(1, rows[:1].nbytes), rows, fold=fold)
+    return cpu.map_batch(fn, rows.shape[0], max(1, rows[:1].nbytes), rows, fold=fold)
 
 
 def _batch_stats(xp, x):
@@ -104,17 +104,19 @@ def _bn_forward(xp, centered, scale, bias, length):
 
 
 # The CUDA twins of the elementwise passes: one kernel each, where the xp versions launch
-# one per step and per repeated row. Thread ``i`` works on element ``i`` of an (N, C*L) array,
-# whose channel is ``i % (C*L) / L``.
-_BN_FORWARD_CUDA = """
+# one per step and per repeated row. Thread ``i`` works on element ``i`` of an (N, C*L) array;
+# both kernels start from its channel, ``i % (C*L) / L``.
+_CHANNEL_CUDA = """
     const int ch = i % (chans * length) / length;
+"""
+_BN_FORWARD_CUDA = _CHANNEL_CUDA + """
     y = centered * scale[ch] + bias[ch];
 """
 
 
 def _bn_forward_cuda(centered, scale, bias, length):
     if bias is None:
-        bias = backend.cupy.zeros_like(scale)
+        bias = backend.get_array_module(scale).zeros_like(scale)
     kernel = backend.elementwise(
         "T centered, raw T scale, raw T bias, int32 chans, int32 length", "T y", _BN_FORWARD_CUDA,
         "tinygen_bn_forward",
@@ -147,10 +149,23 @@ def bn_backward(grad_out, centered, inv_std, scale):
     return grad_x, grad_gamma, grad_beta
 
 
+def _bn_grad_x_reference(xp, grad_rows, centered, centered_coef, const_coef, scale, length):
+    """``dx = scale * (dy - centered_coef * centered - const_coef)`` as it reads (the reference).
+
+    Per-channel ``scale``, ``centered_coef``, ``const_coef`` against (N, C*L) rows of ``dy``
+    and ``centered``. Each operator makes a full-size temporary: :func:`_bn_grad_x` is the
+    same arithmetic in place, by batch chunks, and a test checks the two agree.
+    """
+
+    def row(values):
+        return _channel_row(xp, values, length)
+
+    return row(scale) * (grad_rows - row(centered_coef) * centered - row(const_coef))
+
+
 def _bn_grad_x(xp, grad_rows, centered, centered_coef, const_coef, scale, length):
-    """``dx = scale * (dy - centered_coef * centered - const_coef)``, per-channel coefficients,
-    on (N, C*L) rows: computed in place in ``dx``, by batch chunks (four passes over each
-    chunk, no full-size temporary)."""
+    """:func:`_bn_grad_x_reference`, computed in place in ``dx`` by batch chunks (four passes
+    over each chunk, no full-size temporary)."""
     centered_row, const_row = _channel_row(xp, centered_coef, length), _channel_row(xp, const_coef, length)
     scale_row = _channel_row(xp, scale, length)
     grad_x = xp.empty_like(centered)
@@ -165,8 +180,7 @@ def _bn_grad_x(xp, grad_rows, centered, centered_coef, const_coef, scale, length
     return grad_x
 
 
-_BN_GRAD_X_CUDA = """
-    const int ch = i % (chans * length) / length;
+_BN_GRAD_X_CUDA = _CHANNEL_CUDA + """
     dx = scale[ch] * (dy - centered * centered_coef[ch] - const_coef[ch]);
 """
 

@@ -13,9 +13,9 @@ times sum:
     dweight[r, :] = sum_{s : idx[s] = r} dy[s, :]       (0 for r = padding_idx)
 
 The sum is a scatter-add. ``np.add.at`` does it element by element; sorting the indices and
-summing each run of equal indices with ``add.reduceat`` was measured 1.7 to 4.3 times faster
-(docs/kernels/pool.md). The scatter's adjoint is a gather (``dx[s] = g[idx[s]]``,
-0 at padding positions), so the two are written as a pair and differentiate into each other.
+summing each run of equal indices with ``add.reduceat`` was measured faster (docs/kernels/pool.md).
+The scatter's adjoint is a gather (``dx[s] = g[idx[s]]``, 0 at padding positions), so the two
+are written as a pair and differentiate into each other.
 
 ``scale_grad_by_freq`` divides each row of the scatter by its count, ``dweight[r] /= c[r]``.
 That is the diagonal map ``C^-1`` after the scatter ``S``; its adjoint is ``S^T C^-1``, the

@@ -1,4 +1,4 @@
-"""im2col and col2im: convolution as one matrix product (the helpers of conv2d and conv_transpose2d).
+"""im2col and col2im: convolution as one matrix product (the helpers of the convolutions in conv.py).
 
 Notation (as in ``docs/kernels/conv.md``): input ``x`` of shape ``(N, C, H, W)``, a
 ``kH x kW`` kernel with stride ``s``, zero padding ``p`` and dilation ``d`` (each a pair,
@@ -30,23 +30,11 @@ Two memory layouts of the same matrix, chosen by the channel count (:func:`chann
 Batch and pixels are never looped over. See docs/kernels/conv.md.
 """
 
-import numbers
-
 from tinygen import backend
-from tinygen.errors import ShapeError
 
 # C/g from which columns are channels last: k-major was measured faster for 1 and 3 channels,
 # channels last for 64 and more; 16 lies between and is not tuned.
 CHANNELS_LAST_MIN = 16
-
-
-def _pair(value, name, op):
-    """``value`` as a pair of ints: ``2 -> (2, 2)``, ``(2, 3) -> (2, 3)`` (PyTorch's ``_pair``)."""
-    pair = (value, value) if isinstance(value, numbers.Integral) else value
-    is_pair = isinstance(pair, (tuple, list)) and len(pair) == 2
-    if not is_pair or not all(isinstance(v, numbers.Integral) for v in pair):
-        raise ShapeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    return (int(pair[0]), int(pair[1]))
 
 
 def conv_output_size(size, kernel, stride, padding, dilation):
@@ -82,10 +70,11 @@ def _copy_into(xp, dst, src, axis):
     along ``axis`` the innermost loop reads ``src`` along it. Where that step is a multiple
     of 1 KiB (a channel of a 32 x 32 float32 image: 4 KiB; a row of a (128, 1024) weight
     matrix), the cache lines of the walk fall into few sets of the 8-way L1 cache and evict
-    each other before their next elements are read: the zero-padded copy of one 64 x 32 x
-    32 image took 182 us, 3/4 of its im2col, and the transpose of ``Conv2d(64, 128)``'s
-    weight matrix 0.37 ms. Eight steps at a time fit the sets: 46 us and 0.09 ms. (28 x 28
-    images step 3136 bytes, which spreads over the sets, and are copied in one go.)
+    each other before their next elements are read: the zero-padded copy of a 64 x 32 x 32
+    image was most of its im2col, and the transpose of ``Conv2d(64, 128)``'s weight matrix
+    slow too. Eight steps at a time fit the sets, and run much faster (the figures are
+    in benchmarks/RESULTS.md). (28 x 28 images step 3136 bytes, which spreads over the sets,
+    and are copied in one go.)
     """
     step = abs(src.strides[axis])
     if step == 0 or step % 1024:
@@ -211,9 +200,10 @@ def _col2im_cuda(cols_t, shape, kernel, out_size, stride, padding, dilation, out
     n, c, h, w = shape
     groups = cols_t.shape[0]
     last = channels_last(c // groups)
-    stored = backend.cupy.ascontiguousarray(cols_t.transpose(0, 2, 1) if last else cols_t)
+    xp = backend.get_array_module(cols_t)
+    stored = xp.ascontiguousarray(cols_t.transpose(0, 2, 1) if last else cols_t)
     if out is None:
-        out = backend.cupy.empty(shape, dtype=cols_t.dtype)
+        out = xp.empty(shape, dtype=cols_t.dtype)
     kernel_fn = backend.elementwise(
         "raw T cols, int32 batch, int32 chans, int32 height, int32 width, int32 gc, "
         "int32 kh, int32 kw, int32 oh, int32 ow, int32 sh, int32 sw, int32 ph, int32 pw, int32 dh, int32 dw, "

@@ -1,10 +1,12 @@
-"""The sequence LSTM: layers stacked, in one or two directions, with dropout between layers.
+"""The public LSTM functions: ``lstm`` (layers stacked, in one or two directions, dropout between
+layers) and ``lstm_cell`` (one step), with the checks of their arguments.
 
 Notation (PyTorch's): sequence length T, batch N, input size F, hidden size H, layers K,
-directions D (1, or 2 when ``bidirectional``). This file only drives; each layer and
-direction runs one of the layer kernels of ``tinygen/kernels/lstm_cell.py``: the fused
-:class:`~tinygen.kernels.lstm_cell.LSTMLayer` node (``fused=True``) or a per-step graph of
-products and fused cells (``fused=False``).
+directions D (1, or 2 when ``bidirectional``). This file only drives and checks; each layer
+and direction runs one of the layer kernels of ``tinygen/kernels/lstm_layer.py``: the fused
+:class:`~tinygen.kernels.lstm_layer.LSTMLayer` node (``fused=True``) or a per-step graph of
+products and fused cells (``fused=False``, :func:`~tinygen.kernels.lstm_layer.layer_per_step`);
+a step's cell is ``tinygen/kernels/lstm_cell.py``.
 
 **Forward**, layer k (``x^0`` = the input, ``rev`` reverses the time axis)::
 
@@ -29,11 +31,14 @@ BPTT of ``LSTMLayer`` serves both directions unchanged. Derivations: ``docs/kern
 
 import numbers
 
-import tinygen.nn.functional as F  # dropout; that module also re-exports lstm: looked up at call time
-from tinygen.errors import ShapeError
-from tinygen.kernels.lstm_cell import LSTMCellPointwise, LSTMLayer, _check_weights, _initial_state
+from tinygen import backend
+from tinygen.autograd.tensor import Tensor
+from tinygen.errors import DTypeError, ShapeError
+from tinygen.kernels.lstm_cell import LSTMCellPointwise
+from tinygen.kernels.lstm_layer import LSTMLayer, layer_per_step
 from tinygen.ops import linalg
 from tinygen.ops import shape as sh
+from tinygen.ops.dropout import dropout as apply_dropout  # the argument "dropout" is its p
 
 
 def lstm(
@@ -85,8 +90,8 @@ def lstm(
     **Why**: hoisting ``x @ w_ih^T`` out of the loop turns T thin products into one large
     one; the reverse direction reuses the forward kernel. See ``docs/kernels/lstm.md``.
     """
-    _check_dropout("lstm", dropout)
-    _check_proj_size("lstm", proj_size)
+    check_dropout("lstm", dropout)
+    check_proj_size("lstm", proj_size)
     directions = 2 if bidirectional else 1
     params = list(params)
     groups = num_layers * directions  # one (w_ih, w_hh[, b_ih, b_hh][, w_hr]) group per layer and direction
@@ -136,11 +141,11 @@ def lstm(
     )
     if not batched:
         h_0, c_0 = sh.unsqueeze(h_0, 1), sh.unsqueeze(c_0, 1)
-    run_layer = LSTMLayer.apply if fused else _layer_per_step
+    run_layer = LSTMLayer.apply if fused else layer_per_step
     layer_input, h_n, c_n = input, [], []
     for layer in range(num_layers):
         if layer > 0:
-            layer_input = F.dropout(layer_input, dropout, training, generator)
+            layer_input = apply_dropout(layer_input, dropout, training, generator)
         outputs = []
         for direction in range(directions):
             group = layer * directions + direction
@@ -184,7 +189,7 @@ def _group_params(params, group, per_group, layer_input, proj_size, hidden):
     return (w_ih, w_hh, b_ih, b_hh, w_hr) if projected else (w_ih, w_hh, b_ih, b_hh)
 
 
-def _check_dropout(op, dropout):
+def check_dropout(op, dropout):
     """PyTorch's rule for ``dropout``: a number (not a bool) in [0, 1]; ``op`` names the caller."""
     if not isinstance(dropout, numbers.Real) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
         raise ValueError(
@@ -193,7 +198,7 @@ def _check_dropout(op, dropout):
         )
 
 
-def _check_proj_size(op, proj_size):
+def check_proj_size(op, proj_size):
     """PyTorch's rule for ``proj_size``: an int (not a bool), 0 (no projection) or positive."""
     if not isinstance(proj_size, numbers.Integral) or isinstance(proj_size, bool):
         raise TypeError(f"{op}: proj_size is {proj_size!r}, expected an int (0 for no projection)")
@@ -209,20 +214,86 @@ def _reverse_time(x):
     return sh.getitem(x, slice(None, None, -1))
 
 
-def _layer_per_step(x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr=None):
-    """The same layer as one product and one fused cell per step (differentiable to any order).
+def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):  # noqa: A002  (PyTorch's names)
+    """One LSTM step: ``(h, c)`` from ``input`` and ``hx = (h_prev, c_prev)`` (zeros when None).
 
-    With a projection ``w_hr`` ``(P, H)``, each step's cell output ``r`` becomes ``h = r @ w_hr^T``.
+    **Shapes**: ``input (N, F)`` or ``(F,)``; ``h_prev, c_prev (N, H)`` or ``(H,)``;
+    ``w_ih (4H, F)``, ``w_hh (4H, H)``, ``b_ih, b_hh (4H,)``, gates in order i, f, g, o.
+
+    **Forward**: ``gates = input @ w_ih^T + b_ih + h_prev @ w_hh^T + b_hh``, then
+    :func:`lstm_cell_pointwise`. **Backward**: the products' and the fused cell's.
+    **Why**: PyTorch's ``LSTMCell``, built from two ``linear`` and one fused node.
     """
-    steps, batch = x.shape[0], x.shape[1]
-    bias = b_ih + b_hh if b_ih is not None else None
-    flat = sh.reshape(x, steps * batch, x.shape[2])
-    input_gates = sh.reshape(linalg.Linear.apply(flat, w_ih, bias), steps, batch, w_hh.shape[0])
-    outputs = []
-    for t in range(input_gates.shape[0]):
-        gates = input_gates[t] + linalg.MatMul.apply(h, w_hh, False, True)
-        h, c = LSTMCellPointwise.apply(gates, c)
-        if w_hr is not None:
-            h = linalg.MatMul.apply(h, w_hr, False, True)
-        outputs.append(h)
-    return sh.stack(outputs), h, c
+    if input.ndim not in (1, 2) or w_ih.ndim != 2 or input.shape[-1] != w_ih.shape[1]:
+        raise ShapeError(
+            f"lstm_cell: input.shape is {input.shape}, expected (N, F) or (F,) with F = w_ih.shape[1], "
+            f"w_ih.shape = {w_ih.shape}"
+        )
+    _check_weights("lstm_cell", input, w_ih, w_hh, b_ih, b_hh, "w_ih", "w_hh", "b_ih", "b_hh")
+    hidden = w_hh.shape[1]
+    batched = input.ndim == 2
+    if not batched:
+        input = sh.unsqueeze(input, 0)  # noqa: A001
+    state_shape = (input.shape[0], hidden) if batched else (hidden,)
+    h_prev, c_prev = _initial_state("lstm_cell", hx, state_shape, input, ("hx[0]", "hx[1]"))
+    if not batched:
+        h_prev, c_prev = sh.unsqueeze(h_prev, 0), sh.unsqueeze(c_prev, 0)
+    gates = linalg.Linear.apply(input, w_ih, b_ih) + linalg.Linear.apply(h_prev, w_hh, b_hh)
+    h, c = LSTMCellPointwise.apply(gates, c_prev)
+    return (h, c) if batched else (sh.squeeze(h, 0), sh.squeeze(c, 0))
+
+
+def _initial_state(op, hx, shape, like, names, cell_shape=None, hints=("", "")):
+    """``hx = (h, c)`` checked against ``shape`` (``cell_shape`` for c, if given), or zeros when None.
+
+    ``hints`` are appended to the two shape messages (what each dim of the expected shape is).
+    """
+    shapes = (shape, shape if cell_shape is None else cell_shape)
+    if hx is None:
+        xp = backend.get_array_module(like.data)
+        zeros = Tensor(xp.zeros(shape, dtype=like.dtype))
+        return zeros, zeros if cell_shape is None else Tensor(xp.zeros(cell_shape, dtype=like.dtype))
+    if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+        raise TypeError(f"{op}: hx must be a tuple (h, c) or None, got {type(hx).__name__}")
+    for name, state, expected, hint in zip(names, hx, shapes, hints, strict=True):
+        if state.shape != expected:
+            raise ShapeError(f"{op}: {name}.shape is {state.shape}, expected {expected}{hint}")
+        if state.dtype != like.dtype:
+            raise DTypeError(f"{op}: {name}.dtype is {state.dtype}, expected input's {like.dtype}")
+    return tuple(hx)
+
+
+def _check_weights(op, input, w_ih, w_hh, b_ih, b_hh, *names, w_hr=None):  # noqa: A002
+    """Shapes and dtypes of one layer's weights against its input, naming the argument at fault.
+
+    With a projection ``w_hr`` ``(P, H)`` (its name is ``names[4]``), ``w_hh`` must be ``(4H, P)``.
+    """
+    if w_hr is None:
+        hidden = w_hh.shape[-1] if w_hh.ndim == 2 else None
+        if w_hh.ndim != 2 or w_hh.shape[0] != 4 * hidden:
+            raise ShapeError(f"{op}: {names[1]}.shape is {w_hh.shape}, expected (4*hidden_size, hidden_size)")
+    else:
+        if w_hr.ndim != 2:
+            raise ShapeError(f"{op}: {names[4]}.shape is {w_hr.shape}, expected (proj_size, hidden_size)")
+        hidden = w_hr.shape[1]
+        if w_hh.shape != (4 * hidden, w_hr.shape[0]):
+            raise ShapeError(
+                f"{op}: {names[1]}.shape is {w_hh.shape}, expected (4*hidden_size, proj_size) = "
+                f"{(4 * hidden, w_hr.shape[0])} for {names[4]}.shape = {w_hr.shape} (proj_size, hidden_size)"
+            )
+    expected = {
+        names[0]: (w_ih, (4 * hidden, input.shape[-1])),
+        names[2]: (b_ih, (4 * hidden,)),
+        names[3]: (b_hh, (4 * hidden,)),
+    }
+    for name, (tensor, shape) in expected.items():
+        if tensor is None:
+            continue
+        if tensor.shape != shape:
+            raise ShapeError(
+                f"{op}: {name}.shape is {tensor.shape}, expected {shape} for input {input.shape}"
+            )
+    tensors = (w_ih, w_hh, b_ih, b_hh) if w_hr is None else (w_ih, w_hh, b_ih, b_hh, w_hr)
+    for name, tensor in zip(names, tensors, strict=True):
+        if tensor is not None and tensor.dtype != input.dtype:
+            raise DTypeError(f"{op}: {name}.dtype is {tensor.dtype}, expected input's dtype {input.dtype}")

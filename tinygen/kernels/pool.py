@@ -33,7 +33,7 @@ import collections
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.errors import ShapeError
-from tinygen.kernels.im2col import _pair
+from tinygen.kernels.geometry import pair
 from tinygen.ops import shape as sh
 
 Geometry = collections.namedtuple("Geometry", ["kernel", "stride", "padding", "dilation", "out", "pad_after"])
@@ -49,9 +49,9 @@ def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
 
 def _geometry(op, shape, kernel_size, stride, padding, dilation, ceil_mode):
     """Check the arguments (errors name ``op``) and return the pooling :class:`Geometry`."""
-    kernel = _pair(kernel_size, "kernel_size", op)
-    stride = kernel if stride is None or stride == () else _pair(stride, "stride", op)
-    padding, dilation = _pair(padding, "padding", op), _pair(dilation, "dilation", op)
+    kernel = pair(kernel_size, "kernel_size", op)
+    stride = kernel if stride is None or stride == () else pair(stride, "stride", op)
+    padding, dilation = pair(padding, "padding", op), pair(dilation, "dilation", op)
     if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
         raise ShapeError(
             f"{op}: kernel_size {kernel}, stride {stride} and dilation {dilation} must be positive "

@@ -1,3 +1,3 @@
 """The small differentiable op set everything else is built from."""
 
-from tinygen.ops import activation, elementwise, linalg, loss, reduce, shape  # noqa: F401
+from tinygen.ops import activation, dropout, elementwise, linalg, loss, reduce, shape  # noqa: F401

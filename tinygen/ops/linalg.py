@@ -4,7 +4,7 @@ Shapes follow ``numpy.matmul``/``torch.matmul``: a 1-D left operand is a row vec
 1-D right operand a column vector, and leading (batch) dimensions broadcast.
 """
 
-from tinygen import backend
+from tinygen import cpu
 from tinygen.autograd.function import Function
 from tinygen.errors import ShapeError
 from tinygen.ops import shape as sh
@@ -27,7 +27,7 @@ class MatMul(Function):
         ctx.save_for_backward(a, b)
         ctx.flags = (transpose_a, transpose_b)
         a_data = a.data.swapaxes(-1, -2) if transpose_a else a.data
-        return backend.matmul(a_data, b.data.swapaxes(-1, -2) if transpose_b else b.data)
+        return cpu.matmul(a_data, b.data.swapaxes(-1, -2) if transpose_b else b.data)
 
     @staticmethod
     def backward(ctx, grad):
@@ -69,7 +69,7 @@ class Linear(Function):
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        y = backend.matmul(x.data.reshape(-1, x.shape[-1]), weight.data.T).reshape(*x.shape[:-1], -1)
+        y = cpu.matmul(x.data.reshape(-1, x.shape[-1]), weight.data.T).reshape(*x.shape[:-1], -1)
         if bias is not None:
             y += bias.data
         return y

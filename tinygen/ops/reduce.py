@@ -45,10 +45,8 @@ def _expand_back(grad, shape, axes):
 def _channel_sum(xp, a3, b3=None):
     """Per-channel sums over N and L of ``a3`` (of ``a3 * b3``), (N, C, L) -> (C,): one einsum.
 
-    NumPy's ``sum(axis=(0, 2))`` walks the array with strides; the einsum is one pass. On
-    (N, C, H, W) arrays viewed as (N, C, H*W), 1 thread, float32: (64, 128, 7, 7) 209
-    against 50 us, (128, 64, 16, 16) 451 against 139 us (1.9 to 4.7 times as fast on the
-    DCGAN's shapes, 1.2 to 3.1 in float64; a few values, (2, 3, 4, 5), cost 1 us more).
+    NumPy's ``sum(axis=(0, 2))`` walks the array with strides; the einsum is one pass, and
+    faster on the DCGAN's shapes (benchmarks/RESULTS.md).
     """
     return xp.einsum("ncl->c", a3) if b3 is None else xp.einsum("ncl,ncl->c", a3, b3)
 

@@ -20,9 +20,8 @@ import math
 
 import numpy
 
-from tinygen.kernels.conv2d import conv2d
-from tinygen.kernels.conv_transpose2d import conv_transpose2d
-from tinygen.kernels.im2col import _pair
+from tinygen.kernels.conv import conv2d, conv_transpose2d
+from tinygen.kernels.geometry import pair
 from tinygen.nn import init
 from tinygen.nn.module import Module, Parameter
 
@@ -40,11 +39,11 @@ class _ConvNd(Module):
             if value % groups:
                 raise ValueError(f"{name}: {arg} is {value}, not divisible by groups = {groups}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _pair(kernel_size, "kernel_size", name)
-        self.stride = _pair(stride, "stride", name)
-        self.padding = _pair(padding, "padding", name)
-        self.dilation = _pair(dilation, "dilation", name)
-        self.output_padding = _pair(output_padding, "output_padding", name)
+        self.kernel_size = pair(kernel_size, "kernel_size", name)
+        self.stride = pair(stride, "stride", name)
+        self.padding = pair(padding, "padding", name)
+        self.dilation = pair(dilation, "dilation", name)
+        self.output_padding = pair(output_padding, "output_padding", name)
         if (
             self.transposed
         ):  # PyTorch's layouts: (C_in, C_out/groups, kH, kW) and (C_out, C_in/groups, kH, kW)

@@ -1,7 +1,8 @@
 """Recurrent layers: ``LSTM`` and ``LSTMCell``, with PyTorch's arguments, parameter names and init.
 
-The math and the kernels are in ``tinygen/kernels/lstm_cell.py`` (the cell and one layer) and
-``tinygen/kernels/lstm.py`` (layers, directions, dropout); derivations in ``docs/kernels/lstm.md``.
+The math and the kernels are in ``tinygen/kernels/lstm_cell.py`` (the cell),
+``tinygen/kernels/lstm_layer.py`` (one layer and its BPTT) and ``tinygen/kernels/lstm.py``
+(layers, directions, dropout, the checks); derivations in ``docs/kernels/lstm.md``.
 These classes hold the parameters and call them.
 """
 
@@ -10,8 +11,7 @@ import warnings
 
 import numpy
 
-from tinygen.kernels.lstm import _check_dropout, _check_proj_size, lstm
-from tinygen.kernels.lstm_cell import lstm_cell
+from tinygen.kernels.lstm import check_dropout, check_proj_size, lstm, lstm_cell
 from tinygen.nn import init
 from tinygen.nn.module import Module, Parameter
 
@@ -80,8 +80,8 @@ class LSTM(Module):
                 f"LSTM: input_size, hidden_size and num_layers must be positive, got "
                 f"{input_size}, {hidden_size}, {num_layers}"
             )
-        _check_dropout("LSTM", dropout)
-        _check_proj_size("LSTM", proj_size)
+        check_dropout("LSTM", dropout)
+        check_proj_size("LSTM", proj_size)
         if proj_size >= hidden_size:
             raise ValueError(
                 f"LSTM: proj_size is {proj_size}, expected less than hidden_size = {hidden_size}"

@@ -1,8 +1,13 @@
-"""2-D convolution (cross-correlation, as in PyTorch) by im2col and one GEMM.
+"""2-D convolution and its adjoint, the transposed convolution: one GEMM each, and their weight gradient.
 
-Shapes: input ``x`` (N, C, H, W), weight ``w`` (O, C/g, kH, kW), bias ``b`` (O,), output
-``y`` (N, O, out_h, out_w) with ``g`` groups, stride ``s``, padding ``p``, dilation ``d``
-(pairs: one value per spatial axis) and
+``conv2d`` (cross-correlation, as in PyTorch) is im2col and one GEMM; ``conv_transpose2d`` is
+its adjoint (conv2d's input gradient), one GEMM and col2im. Each one's backward calls the
+other and the weight-gradient node ``Conv2dGradWeight``, so the three live in one file, as
+in DeZero's ``functions_conv.py``. Pairs: one value per spatial axis; ``g`` groups, stride
+``s``, padding ``p``, dilation ``d``.
+
+**conv2d**. Shapes: input ``x`` (N, C, H, W), weight ``w`` (O, C/g, kH, kW), bias ``b`` (O,),
+output ``y`` (N, O, out_h, out_w) with
 
     out_h = (H + 2*p_h - d_h*(kH - 1) - 1) // s_h + 1       (the same for out_w)
 
@@ -18,17 +23,38 @@ Backward (each a differentiable op, so double backward works, as WGAN-GP needs):
     dw[o,c,u,v] = sum_{n,i,j} dy[n,o,i,j]*x[n,c, s*i+d*u-p, s*j+d*v-p]   (Conv2dGradWeight)
     db[o] = sum_{n,i,j} dy[n,o,i,j]
 
+**conv_transpose2d**. Shapes: input ``x`` (N, C_in, H, W), weight ``w`` (C_in, C_out/g, kH, kW),
+bias ``b`` (C_out,), output ``y`` (N, C_out, out_h, out_w) with output padding ``op`` and
+
+    out_h = (H - 1)*s_h - 2*p_h + d_h*(kH - 1) + op_h + 1       (the same for out_w)
+
+Forward: every input pixel scatters a weighted copy of the kernel into the output,
+
+    y[n,o,a,b] = b[o] + sum over (c,u,v,i,j) with s*i+d*u-p = a, s*j+d*v-p = b of w[c,o,u,v]*x[n,c,i,j]
+
+computed as ``cols = X @ W^T`` per group (one GEMM) and ``y = col2im(cols)``. It is the
+transpose of the linear map ``z -> conv2d(z, w)`` from (N, C_out, out_h, out_w) to
+(N, C_in, H, W): ``<conv_transpose2d(x, w), z> = <x, conv2d(z, w)>``. ``output_padding``
+only picks among the output sizes that conv2d maps to ``(H, W)``; the extra rows get ``b``.
+
+Backward (each a differentiable op, so double backward works):
+
+    dx = conv2d(dy, w)                          the adjoint of the adjoint
+    dw = Conv2dGradWeight(dy, x)                conv2d's weight gradient with input dy, output grad x
+    db[o] = sum_{n,a,b} dy[n,o,a,b]
+
 Why: one GEMM per call keeps NumPy at BLAS speed; loops run only over the kH*kW kernel
-offsets in col2im. Derivation: docs/kernels/conv.md.
+offsets in col2im, and the adjoint pair shares its array routines. Derivation:
+docs/kernels/conv.md.
 """
 
 import operator
 
-import tinygen.kernels.conv_transpose2d as transpose_kernel
-from tinygen import backend
+from tinygen import backend, cpu
 from tinygen.autograd.function import Function
 from tinygen.errors import DTypeError, ShapeError
-from tinygen.kernels.im2col import _pair, channels_last, conv_output_size, copy_into, group_major, im2col
+from tinygen.kernels.geometry import pair
+from tinygen.kernels.im2col import channels_last, col2im, conv_output_size, copy_into, group_major, im2col
 
 # ----------------------------------------------------------------------------- xp version
 
@@ -67,11 +93,11 @@ def transposed(matrices):
 def conv2d_forward(x, weight, bias, out_size, stride, padding, dilation, groups):
     """``Y = im2col(x)^T @ W (+ b)`` per group, returned as a contiguous (N, O, out_h, out_w) array.
 
-    The batch is done in chunks (``backend.map_batch``), each im2col'd and multiplied
+    The batch is done in chunks (``cpu.map_batch``), each im2col'd and multiplied
     while its columns are in cache; each chunk writes its rows of the output. The GEMM
     reads the columns the way they are stored: pixel-major (channels last) as ``cols @ W``,
     one row per pixel; k-major as ``W^T @ cols_t``, one row per output channel (either
-    way 6-17% faster than reading them transposed, measured on the DCGAN layers).
+    way faster than reading them transposed on the DCGAN layers: benchmarks/RESULTS.md).
     """
     xp = backend.get_array_module(x, weight)
     out_channels, group_in, kh, kw = weight.shape
@@ -96,7 +122,7 @@ def conv2d_forward(x, weight, bias, out_size, stride, padding, dilation, groups)
         else:  # add the bias while copying into NCHW order
             xp.add(y, bias.reshape(groups, -1, 1), out=out_rows)
 
-    backend.map_batch(forward_rows, n, cols_bytes(out_size, weight.shape, groups, x.itemsize), x)
+    cpu.map_batch(forward_rows, n, cols_bytes(out_size, weight.shape, groups, x.itemsize), x)
     return out
 
 
@@ -106,8 +132,8 @@ def conv2d_grad_weight(x, grad_out, kernel, stride, padding, dilation, groups):
     Each chunk's product is a whole ``dW``-sized array. Where that is large next to a
     chunk's columns (``Conv2d(128, 256)``: 2 MiB), chunks on parallel threads would hold
     one each plus the sum, so the chunks run in order instead and each product is split
-    over the threads by :func:`backend.matmul` (2 threads, that layer's forward + backward:
-    peak RSS growth 15.3 -> 7.3 MB; torch's 8.4).
+    over the threads by :func:`cpu.matmul`, which halves that layer's peak memory at 2
+    threads (benchmarks/RESULTS.md).
     """
     xp = backend.get_array_module(x, grad_out)
     out_channels = grad_out.shape[1]
@@ -120,12 +146,12 @@ def conv2d_grad_weight(x, grad_out, kernel, stride, padding, dilation, groups):
         cols_t = im2col(x[rows], kernel, out_size, stride, padding, dilation, groups)
         grad_g = group_major(grad_out[rows], groups)
         if groups == 1:  # (1, O, kH*kW*C)
-            return backend.matmul(grad_g[0], cols_t[0].T)[None]
+            return cpu.matmul(grad_g[0], cols_t[0].T)[None]
         return grad_g @ cols_t.transpose(0, 2, 1)  # (g, O/g, kH*kW*C/g)
 
     nbytes = cols_bytes(out_size, shape, groups, x.itemsize)
-    parallel = 2 * grad_bytes <= backend.CHUNK_BYTES
-    total = backend.map_batch(grad_rows, x.shape[0], nbytes, x, fold=operator.iadd, parallel=parallel)
+    parallel = 2 * grad_bytes <= cpu.CHUNK_BYTES
+    total = cpu.map_batch(grad_rows, x.shape[0], nbytes, x, fold=operator.iadd, parallel=parallel)
     if total is None:  # an empty batch
         total = xp.zeros((groups, out_channels // groups, kernel[0] * kernel[1] * group_in), dtype=x.dtype)
     return weight_from_matrix(total, shape)
@@ -141,7 +167,62 @@ def cols_bytes(out_size, weight_shape, groups, itemsize):
     return out_size[0] * out_size[1] * kh * kw * group_in * groups * itemsize
 
 
+def conv_transpose2d_forward(x, weight, bias, out_size, stride, padding, dilation, groups):
+    """``y = col2im(W @ X^T) (+ b)`` per group: a contiguous (N, C_out, out_h, out_w) array.
+
+    ``W^T`` is conv2d's weight matrix of ``weight`` read as a conv2d weight (C_in plays the
+    role of conv2d's output channels), so ``W @ X^T`` is the transpose of conv2d's product.
+    The batch is done in chunks (``cpu.map_batch``), each writing its rows of ``y``.
+    """
+    xp = backend.get_array_module(x, weight)
+    group_out, kh, kw = weight.shape[1:]
+    n, _, h, w = x.shape
+    w_t = weight_matrix(weight, groups)  # (g, C_in/g, kH*kW*C_out/g)
+    out = xp.empty((n, group_out * groups, *out_size), dtype=x.dtype)
+
+    def forward_rows(rows):
+        x_rows = x[rows]
+        x_t = group_major(x_rows, groups)  # (g, C_in/g, n_rows*H*W)
+        if channels_last(group_out):  # im2col's layout: the transpose contiguous
+            cols_t = (x_t.transpose(0, 2, 1) @ w_t).transpose(0, 2, 1)
+        else:
+            cols_t = w_t.transpose(0, 2, 1) @ x_t
+        shape = (x_rows.shape[0], group_out * groups, *out_size)
+        col2im(cols_t, shape, (kh, kw), (h, w), stride, padding, dilation, out=out[rows])
+        if bias is not None:
+            out[rows] += bias.reshape(-1, 1, 1)
+
+    cpu.map_batch(forward_rows, n, cols_bytes((h, w), weight.shape, groups, x.itemsize), x)
+    return out
+
+
 # ----------------------------------------------------------------------------- Functions
+
+
+def _keep_for_backward(ctx, x, weight, stride, padding, dilation, groups):
+    """What the backward of :class:`Conv2d` and :class:`ConvTranspose2d` needs: the geometry,
+    the sizes, and ``x`` (for ``dw``) and ``w`` (for ``dx``) only where those are asked for."""
+    ctx.geometry = (stride, padding, dilation, groups)
+    ctx.in_size, ctx.kernel = x.shape[2:], weight.shape[2:]
+    ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight if ctx.needs_input_grad[0] else None)
+
+
+def _backward(ctx, grad, adjoint, transposed):
+    """``(dx, dw, db)`` of either: ``dx`` by the ``adjoint`` op, ``dw`` by Conv2dGradWeight, ``db`` a sum.
+
+    ``dw`` is conv2d's weight gradient of (conv2d's input, its output gradient): ``(x, dy)``
+    for conv2d, ``(dy, x)`` for the transposed convolution (``transposed``).
+    """
+    x, weight = ctx.saved_tensors
+    grad_x = grad_w = grad_b = None
+    if ctx.needs_input_grad[0]:
+        grad_x = adjoint.apply(grad, weight, None, ctx.in_size, *ctx.geometry)
+    if ctx.needs_input_grad[1]:
+        image, grad_image = (grad, x) if transposed else (x, grad)
+        grad_w = Conv2dGradWeight.apply(image, grad_image, ctx.kernel, *ctx.geometry)
+    if ctx.needs_input_grad[2]:
+        grad_b = grad.sum((0, 2, 3))
+    return grad_x, grad_w, grad_b, None, None, None, None, None
 
 
 class Conv2d(Function):
@@ -149,26 +230,14 @@ class Conv2d(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, out_size, stride, padding, dilation, groups):
-        ctx.geometry = (stride, padding, dilation, groups)
-        ctx.in_size, ctx.kernel = x.shape[2:], weight.shape[2:]
-        ctx.save_for_backward(
-            x if ctx.needs_input_grad[1] else None, weight if ctx.needs_input_grad[0] else None
-        )
+        _keep_for_backward(ctx, x, weight, stride, padding, dilation, groups)
         return conv2d_forward(
             x.data, weight.data, None if bias is None else bias.data, out_size, *ctx.geometry
         )
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = transpose_kernel.ConvTranspose2d.apply(grad, weight, None, ctx.in_size, *ctx.geometry)
-        if ctx.needs_input_grad[1]:
-            grad_w = Conv2dGradWeight.apply(x, grad, ctx.kernel, *ctx.geometry)
-        if ctx.needs_input_grad[2]:
-            grad_b = grad.sum((0, 2, 3))
-        return grad_x, grad_w, grad_b, None, None, None, None, None
+        return _backward(ctx, grad, ConvTranspose2d, transposed=False)
 
 
 class Conv2dGradWeight(Function):
@@ -192,15 +261,28 @@ class Conv2dGradWeight(Function):
         x, grad_out = ctx.saved_tensors
         grad_x = grad_grad_out = None
         if ctx.needs_input_grad[0]:
-            grad_x = transpose_kernel.ConvTranspose2d.apply(
-                grad_out, grad_grad_w, None, x.shape[2:], *ctx.geometry
-            )
+            grad_x = ConvTranspose2d.apply(grad_out, grad_grad_w, None, x.shape[2:], *ctx.geometry)
         if ctx.needs_input_grad[1]:
             grad_grad_out = Conv2d.apply(x, grad_grad_w, None, grad_out.shape[2:], *ctx.geometry)
         return grad_x, grad_grad_out, None, None, None, None, None
 
 
-# ----------------------------------------------------------------------------- public function
+class ConvTranspose2d(Function):
+    """``y = conv_transpose2d(x, w) + b`` with the output size given; backward by Conv2d, Conv2dGradWeight."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, out_size, stride, padding, dilation, groups):
+        _keep_for_backward(ctx, x, weight, stride, padding, dilation, groups)
+        return conv_transpose2d_forward(
+            x.data, weight.data, None if bias is None else bias.data, out_size, *ctx.geometry
+        )
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _backward(ctx, grad, Conv2d, transposed=True)
+
+
+# ----------------------------------------------------------------------------- public functions
 
 
 def check_conv_args(op, input, weight, bias, groups, transposed):  # noqa: A002  (PyTorch's names)
@@ -229,9 +311,9 @@ def check_conv_args(op, input, weight, bias, groups, transposed):  # noqa: A002 
 
 def check_geometry(op, stride, padding, dilation):
     """Strides and dilations of at least 1, paddings of at least 0."""
-    for name, pair, low in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
-        if min(pair) < low:
-            raise ValueError(f"{op}: {name} must be >= {low}, got {pair}")
+    for name, values, low in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
+        if min(values) < low:
+            raise ValueError(f"{op}: {name} must be >= {low}, got {values}")
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
@@ -250,9 +332,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """
     if input.ndim == 3:  # unbatched (C, H, W), as PyTorch accepts: a batch of one
         return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
-    stride = _pair(stride, "stride", "conv2d")
-    padding = _pair(padding, "padding", "conv2d")
-    dilation = _pair(dilation, "dilation", "conv2d")
+    stride = pair(stride, "stride", "conv2d")
+    padding = pair(padding, "padding", "conv2d")
+    dilation = pair(dilation, "dilation", "conv2d")
     check_conv_args("conv2d", input, weight, bias, groups, transposed=False)
     check_geometry("conv2d", stride, padding, dilation)
     out_size = conv_output_size(input.shape[2:], weight.shape[2:], stride, padding, dilation)
@@ -263,3 +345,59 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             "kernel is larger than the padded input"
         )
     return Conv2d.apply(input, weight, bias, out_size, stride, padding, dilation, groups)
+
+
+def conv_transpose2d(
+    input,  # noqa: A002  (PyTorch's names)
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+):
+    """Transposed 2-D convolution of ``input`` (N, C_in, H, W) with ``weight`` (C_in, C_out/groups, kH, kW).
+
+    Shapes: output (N, C_out, out_h, out_w) with ``C_out = weight.shape[1]*groups`` and
+    ``out_h = (H - 1)*stride[0] - 2*padding[0] + dilation[0]*(kH - 1) + output_padding[0] + 1``.
+
+    Forward: ``y = conv2d``'s input gradient, ``y[n,o,a,b] = b[o] + sum w[c,o,u,v]*x[n,c,i,j]``
+    over ``s*i+d*u-p = a``, ``s*j+d*v-p = b``; ``output_padding`` (smaller than stride or
+    dilation, as PyTorch requires) adds rows at the bottom and right.
+
+    Backward: ``dx = conv2d(dy, w)``, ``dw`` = conv2d's weight gradient for input ``dy`` and
+    output gradient ``x``, ``db = dy`` summed over N, out_h, out_w; all differentiable again.
+
+    Why: GEMM + col2im, no per-pixel loops (see the module docstring). docs/kernels/conv.md.
+    """
+    if input.ndim == 3:  # unbatched (C, H, W), as PyTorch accepts: a batch of one
+        batched = conv_transpose2d(
+            input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups, dilation
+        )
+        return batched.squeeze(0)
+    stride = pair(stride, "stride", "conv_transpose2d")
+    padding = pair(padding, "padding", "conv_transpose2d")
+    output_padding = pair(output_padding, "output_padding", "conv_transpose2d")
+    dilation = pair(dilation, "dilation", "conv_transpose2d")
+    check_conv_args("conv_transpose2d", input, weight, bias, groups, transposed=True)
+    check_geometry("conv_transpose2d", stride, padding, dilation)
+    for extra, s, d in zip(output_padding, stride, dilation, strict=True):
+        if extra < 0 or (extra >= s and extra >= d):
+            raise ValueError(
+                f"conv_transpose2d: output_padding is {output_padding}, expected each value >= 0 and "
+                f"smaller than either stride {stride} or dilation {dilation}"
+            )
+    out_size = tuple(
+        (n - 1) * s - 2 * p + d * (k - 1) + extra + 1
+        for n, k, s, p, d, extra in zip(
+            input.shape[2:], weight.shape[2:], stride, padding, dilation, output_padding, strict=True
+        )
+    )
+    if min(out_size) < 1:
+        raise ShapeError(
+            f"conv_transpose2d: output size is {out_size} (less than 1) for input size {input.shape[2:]}, "
+            f"kernel {weight.shape[2:]}, stride {stride}, padding {padding}, dilation {dilation}, "
+            f"output_padding {output_padding}: padding crops more than the output has"
+        )
+    return ConvTranspose2d.apply(input, weight, bias, out_size, stride, padding, dilation, groups)

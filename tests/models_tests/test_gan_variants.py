@@ -195,3 +195,18 @@ def test_fid_of_real_images_is_small_and_of_noise_large():
     assert "class_accuracy" not in real
     labelled = sample_quality(lambda n, r: (squares(n), np.zeros(n, int)), judge, reference, n=100)
     assert 0 <= labelled["class_accuracy"] <= 1
+
+
+def test_a_zero_input_gradient_gives_a_zero_penalty_gradient_not_nan():
+    """At x_hat = 0 the critic w * sum(x^2) has gradient 2 w x = 0: penalty 1, and the weight's
+    gradient is 0 (a plain sqrt would give inf * 0 = NaN there and poison Adam)."""
+    weight = tinygen.tensor(np.array(0.5), requires_grad=True)
+
+    def critic(x):
+        return weight * (x * x).reshape(x.shape[0], -1).sum(1)
+
+    zeros = tinygen.zeros(3, 1, 2, 2, dtype=tinygen.float64)
+    penalty, norms = wgan_gp.gradient_penalty(critic, zeros, zeros)
+    assert penalty.item() == 1.0 and np.all(norms.numpy() == 0)
+    (g,) = tinygen.grad(penalty, weight)
+    assert g.item() == 0.0

@@ -464,11 +464,13 @@ def get_judge(dataset, device="cpu", data_root=None, progress=True):
     (or resumed, if its training was interrupted); ``how`` says which, for the user."""
     folder = judge_dir(dataset)
     if (folder / CHECKPOINT).exists():
+        judge = find_judge(dataset, device)
+        if judge is not None:  # trained to the end: no need to load the training data
+            accuracy = load_checkpoint(folder / CHECKPOINT)["metrics"][-1]["accuracy"]
+            return judge.eval(), accuracy, f"found in {folder}"
         run = Run.resume(folder, device=device, data_root=data_root)
-        how = f"found in {folder}"
-        if run.epoch < run.config["epochs"]:
-            how = f"training resumed and finished in {folder}"
-            run.train(progress=progress)
+        run.train(progress=progress)
+        how = f"training resumed and finished in {folder}"
     else:
         run = Run.start(folder, model="classifier", dataset=dataset, data_root=data_root, device=device,
                         **JUDGE)

@@ -25,8 +25,6 @@ For a conditional GAN, ``class_accuracy`` is the fraction of samples of class k 
 classifier calls k.
 """
 
-import math
-
 import numpy
 
 from tinygen.models.classifier import predict, scaled
@@ -101,8 +99,3 @@ def sample_quality(draw, classifier, reference, n=10000, batch_size=500, rng=Non
     if asked:
         figures["class_accuracy"] = float((predicted == numpy.concatenate(asked)).mean())
     return figures
-
-
-def max_entropy(classes):
-    """``ln K``: the class entropy of samples spread evenly over ``K`` classes."""
-    return math.log(classes)

@@ -117,10 +117,15 @@ class Recipe:
     - ``sample_settings``, ``eval_settings``: the flags of ``tinygen sample NAME`` and ``tinygen eval NAME``.
     - ``value_range``, ``binarize``: how the loader presents images (``DataLoader``'s arguments);
       ``value_range`` is also the range of the images the grids show.
-    - ``uses_test_split``: the run loads the test split for ``fixed_inputs`` and ``evaluate``.
+    - ``uses_test_split``: ``fixed_inputs`` needs the test split (held-out images to reconstruct),
+      so the run loads it at the start; otherwise it is loaded when ``evaluate`` first needs it.
     - ``panels``, ``metric_panels``: ``(label, keys)`` per panel of the history and metrics plots;
       keys not named get a panel each.
     - ``eval_protocol``: one line saying how ``evaluate`` treats the data (binarization, ...).
+
+    Methods beyond the step: ``check_data`` refuses a training set the model cannot use,
+    ``can_evaluate`` says whether ``evaluate`` has what it needs yet (a GAN's judge), and
+    ``state_dict``/``load_state_dict`` carry the recipe's own state (a critic's counter).
 
     Attributes an instance sets: ``modules`` and ``optimizers``, dicts by name (the
     checkpoint's keys). An optimizer built before ``to(device)`` keeps working: ``Module.to``

@@ -42,13 +42,10 @@ skipped with a message; without the judge nothing is trained.
 """
 
 import argparse
-import json
 import math
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -416,35 +413,6 @@ def score(draw, judge, reference, n):
 # ----------------------------------------------------------------------------- the report
 
 
-def git_commit():
-    """``(full commit, whether the checkout has uncommitted changes)``, or ``(None, None)``."""
-    try:
-        commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(HERE), "status", "--porcelain"], capture_output=True,
-                               text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None, None
-    return commit, bool(dirty)
-
-
-def machine(threads):
-    commit, dirty = git_commit()
-    return {
-        "platform": platform.platform(),
-        "cpu_model": harness.cpu_model(),
-        "logical_cores": os.cpu_count(),
-        "threads": threads,
-        "thread_variables": {name: os.environ.get(name) for name in harness.THREAD_VARS},
-        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-        "blas": [f"{info['internal_api']} {info.get('version')}" for info in harness.numpy_blas()],
-        "versions": {"python": platform.python_version(), "numpy": numpy.__version__,
-                     "torch": torch.__version__ if torch is not None else None,
-                     "tinygen": tinygen.__version__},
-        "tinygen": harness.tinygen_source(),
-        "git_commit": commit,
-        "uncommitted_changes": dirty,
-    }
 
 
 def judge_accuracy():
@@ -508,13 +476,6 @@ def format_table(summary):
     return "\n".join([join(header), rule, *[join(cells) for cells in lines]])
 
 
-def write(report, path):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(temporary, path)
-
 
 # ----------------------------------------------------------------------------- main
 
@@ -569,7 +530,7 @@ def main(argv=None):
             "dataset": DATASET,
             "command": " ".join([os.path.relpath(sys.executable), *sys.argv]) if argv is None else repr(argv),
             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "machine": machine(args.threads),
+            "machine": harness.machine_record(args.threads),
             "judge": judge_accuracy(),
             "protocol": {
                 "epochs": args.epochs, "limit": args.limit, "train_images": len(train),
@@ -617,7 +578,7 @@ def main(argv=None):
                         result["grid"] = str(target)
                     report["results"].append(result)
                     report["summary"] = summarize(report["results"])
-                    write(report, args.out)
+                    harness.write_report(report, args.out)
                     shown = ", ".join(f"{k} {result[k]:.4g}" for k in
                                       ("fid", "classes_covered", "class_entropy", "class_accuracy")
                                       if k in result)

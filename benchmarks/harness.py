@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import dataclasses
 import gc
+import json
 import os
 import platform
 import statistics
@@ -433,6 +434,53 @@ def tinygen_source():
         return f"tinygen {tinygen.__version__} from {package_dir} (not a git checkout)"
     state = "with uncommitted changes in tinygen/" if changed else "clean"
     return f"tinygen {tinygen.__version__} from {package_dir}, git commit {commit} ({state})"
+
+
+def git_commit():
+    """``(full commit, whether the checkout has uncommitted changes)``, or ``(None, None)``."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain"], capture_output=True, text=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None, None
+    return commit, bool(dirty)
+
+
+def machine_record(threads):
+    """The machine, the libraries and the commit, as a dict for a results file."""
+    commit, dirty = git_commit()
+    return {
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "threads": threads,
+        "thread_variables": {name: os.environ.get(name) for name in THREAD_VARS},
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "blas": [f"{info['internal_api']} {info.get('version')}" for info in numpy_blas()],
+        "versions": {"python": platform.python_version(), "numpy": numpy.__version__,
+                     "torch": torch.__version__ if torch is not None else None,
+                     "tinygen": tinygen.__version__},
+        "tinygen": tinygen_source(),
+        "git_commit": commit,
+        "uncommitted_changes": dirty,
+    }
+
+
+def write_report(report, path):
+    """``report`` as JSON at ``path`` (written to a temporary file, then renamed over it); None: nothing."""
+    if not path:
+        return
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as f:
+        json.dump(report, f, indent=1)
+        f.write("\n")
+    os.replace(temporary, path)
+    print(f"wrote {path}")
 
 
 def describe_machine():

@@ -308,14 +308,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def write(report, path):
-    if path:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path, "w") as f:
-            json.dump(report, f, indent=1)
-            f.write("\n")
-        print(f"wrote {path}")
-
 
 def main(argv=None):
     args = parse_args(argv)
@@ -330,7 +322,7 @@ def main(argv=None):
                 raise SystemExit(f"pixelrnn_twin --merge: {path} has another protocol than {args.merge[0]}")
             merged["results"].update(report["results"])
         print_table(merged)
-        write(merged, args.out)
+        harness.write_report(merged, args.out)
         return
     sides = list(SIDES) if args.which == "both" else [args.which]
     if "torch" in sides and torch is None:
@@ -367,9 +359,9 @@ def main(argv=None):
             scores = report["results"][side]["eval"]
             print(f"{side}: test NLL {scores['nll']:.3f} nats ({scores['bpd']:.4f} bits/dim), "
                   f"{math.ceil(scores['seconds'])} s", flush=True)
-            write(report, args.out)
+            harness.write_report(report, args.out)
     print_table(report)
-    write(report, args.out)
+    harness.write_report(report, args.out)
 
 
 if __name__ == "__main__":

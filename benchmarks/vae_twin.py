@@ -36,9 +36,7 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 
@@ -181,35 +179,6 @@ def evaluate(state, images, k, seed, progress):
 # ----------------------------------------------------------------------------- the report
 
 
-def git_commit():
-    """``(full commit, whether the checkout has uncommitted changes)``, or ``(None, None)``."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    try:
-        commit = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain"], capture_output=True, text=True,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None, None
-    return commit, bool(dirty)
-
-
-def machine(threads):
-    commit, dirty = git_commit()
-    return {
-        "platform": platform.platform(),
-        "cpu_model": harness.cpu_model(),
-        "logical_cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "torch": torch.__version__ if torch is not None else None,
-        "tinygen": harness.tinygen_source(),
-        "git_commit": commit,
-        "uncommitted_changes": dirty,
-        "threads": threads,
-        "blas": [f"{info['internal_api']} {info.get('version')}" for info in harness.numpy_blas()],
-        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-    }
 
 
 def print_table(report):
@@ -317,21 +286,13 @@ def parse_args(argv=None):
     return args
 
 
-def write(report, path):
-    if path:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path, "w") as f:
-            json.dump(report, f, indent=1)
-            f.write("\n")
-        print(f"\nwrote {path}")
-
 
 def main(argv=None):
     args = parse_args(argv)
     if args.merge:
         report = merge(args.merge)
         print_table(report)
-        write(report, args.out)
+        harness.write_report(report, args.out)
         return
     sides = list(SIDES) if args.which == "both" else [args.which]
     if "torch" in sides and torch is None:
@@ -377,7 +338,7 @@ def main(argv=None):
     }
     with harness.limit_threads(args.threads):
         tinygen.set_num_threads(args.threads)  # tinygen's kernels read OpenBLAS's count; torch's is set above
-        report["machine"] = machine(args.threads)
+        report["machine"] = harness.machine_record(args.threads)
         for line in harness.describe_machine():
             print(line)
         print(f"{args.dataset}: {len(train)} training images, {args.epochs} epoch(s), seed {args.seed}, "
@@ -415,11 +376,11 @@ def main(argv=None):
                       f"-L_{args.full_k} {scores['nll_iwae']:.3f} nats ({scores['seconds']:.1f} s)",
                       flush=True)
             report["results"][side] = result
-            write(report, args.out)  # after each side, so a long run that stops keeps what it did
+            harness.write_report(report, args.out)  # after each side: a run that stops keeps what it did
         print(harness.describe_other_load("after the run"))
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     print_table(report)
-    write(report, args.out)
+    harness.write_report(report, args.out)
 
 
 if __name__ == "__main__":

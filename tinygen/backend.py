@@ -12,6 +12,7 @@ How the NumPy side uses the CPU's cores and memory is :mod:`tinygen.cpu`'s busin
 
 import contextlib
 import functools
+import typing
 
 import numpy
 
@@ -167,9 +168,56 @@ def twin(xp_version, cuda=None):
     return dispatch
 
 
+class CudaSource(typing.NamedTuple):
+    """An elementwise CUDA kernel as CuPy's ``ElementwiseKernel`` takes it: parameters such as
+    ``"T x, raw T w, int32 n"``, the body run for element ``i``, a name and a preamble."""
+
+    in_params: str
+    out_params: str
+    operation: str
+    name: str
+    preamble: str = ""
+
+
 @functools.cache
-def elementwise(in_params, out_params, operation, name, preamble=""):
-    """A compiled, cached ``cupy.ElementwiseKernel`` (Chainer's memoized ``cuda.elementwise``)."""
+def elementwise(source):
+    """A compiled, cached ``cupy.ElementwiseKernel`` for a ``CudaSource`` (Chainer's memoized
+    ``cuda.elementwise``)."""
     if cupy is None:
-        raise DeviceError(f"CUDA kernel {name!r} needs CuPy, which is not installed")
-    return cupy.ElementwiseKernel(in_params, out_params, operation, name, preamble=preamble)
+        raise DeviceError(f"CUDA kernel {source.name!r} needs CuPy, which is not installed")
+    return cupy.ElementwiseKernel(source.in_params, source.out_params, source.operation, source.name,
+                                  preamble=source.preamble)
+
+
+_C_TYPES = {"T": "T", "bool": "bool", "int32": "int", "int64": "long long", "float32": "float",
+            "float64": "double"}
+
+
+def translation_unit(source, dtype="float"):
+    """``source`` as CUDA C++ that ``nvcc`` compiles without a GPU, laid out as CuPy lays out an
+    ``ElementwiseKernel``: ``T`` is ``dtype``; thread ``i`` strides over the elements; a plain
+    parameter is element ``i`` of its array (a reference, for an output), a ``raw`` one the
+    whole array. The kernel sits in a namespace of its own, so several fit in one file."""
+    args, elements = [], []
+    for params, output in ((source.in_params, False), (source.out_params, True)):
+        for param in params.split(","):
+            *words, c_name = param.split()
+            c_type = ("" if output else "const ") + _C_TYPES[words[-1]]
+            if words[0] == "raw":
+                args.append(f"{c_type}* {c_name}")
+            else:
+                args.append(f"{c_type}* {c_name}_array")
+                elements.append(f"{c_type}& {c_name} = {c_name}_array[i];")
+    lines = "\n        ".join(elements)
+    return f"""namespace {source.name}_{dtype} {{
+typedef {dtype} T;
+{source.preamble}
+extern "C" __global__ void {source.name}_{dtype}({", ".join(args)}, long long size_) {{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < size_;
+         i += (long long)blockDim.x * gridDim.x) {{
+        {lines}
+{source.operation}
+    }}
+}}
+}}
+"""

@@ -113,14 +113,16 @@ _BN_FORWARD_CUDA = _CHANNEL_CUDA + """
     y = centered * scale[ch] + bias[ch];
 """
 
+BN_FORWARD_KERNEL = backend.CudaSource(
+    "T centered, raw T scale, raw T bias, int32 chans, int32 length", "T y", _BN_FORWARD_CUDA,
+    "tinygen_bn_forward",
+)
+
 
 def _bn_forward_cuda(centered, scale, bias, length):
     if bias is None:
         bias = backend.get_array_module(scale).zeros_like(scale)
-    kernel = backend.elementwise(
-        "T centered, raw T scale, raw T bias, int32 chans, int32 length", "T y", _BN_FORWARD_CUDA,
-        "tinygen_bn_forward",
-    )  # fmt: skip
+    kernel = backend.elementwise(BN_FORWARD_KERNEL)
     return kernel(centered, scale, bias, scale.shape[0], length)
 
 
@@ -184,12 +186,14 @@ _BN_GRAD_X_CUDA = _CHANNEL_CUDA + """
     dx = scale[ch] * (dy - centered * centered_coef[ch] - const_coef[ch]);
 """
 
+BN_GRAD_X_KERNEL = backend.CudaSource(
+    "T dy, T centered, raw T centered_coef, raw T const_coef, raw T scale, int32 chans, int32 length",
+    "T dx", _BN_GRAD_X_CUDA, "tinygen_bn_grad_x",
+)
+
 
 def _bn_grad_x_cuda(grad_rows, centered, centered_coef, const_coef, scale, length):
-    kernel = backend.elementwise(
-        "T dy, T centered, raw T centered_coef, raw T const_coef, raw T scale, int32 chans, int32 length",
-        "T dx", _BN_GRAD_X_CUDA, "tinygen_bn_grad_x",
-    )  # fmt: skip
+    kernel = backend.elementwise(BN_GRAD_X_KERNEL)
     return kernel(grad_rows, centered, centered_coef, const_coef, scale, scale.shape[0], length)
 
 

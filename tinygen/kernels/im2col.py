@@ -194,6 +194,15 @@ _COL2IM_CUDA = """
     x = sum;
 """
 
+COL2IM_KERNEL = backend.CudaSource(
+    "raw T cols, int32 batch, int32 chans, int32 height, int32 width, int32 gc, "
+    "int32 kh, int32 kw, int32 oh, int32 ow, int32 sh, int32 sw, int32 ph, int32 pw, int32 dh, int32 dw, "
+    "bool last",
+    "T x",
+    _COL2IM_CUDA,
+    "tinygen_col2im",
+)
+
 
 def _col2im_cuda(cols_t, shape, kernel, out_size, stride, padding, dilation, out=None):
     """:func:`_col2im` as one gather kernel (CuPy arrays)."""
@@ -204,14 +213,7 @@ def _col2im_cuda(cols_t, shape, kernel, out_size, stride, padding, dilation, out
     stored = xp.ascontiguousarray(cols_t.transpose(0, 2, 1) if last else cols_t)
     if out is None:
         out = xp.empty(shape, dtype=cols_t.dtype)
-    kernel_fn = backend.elementwise(
-        "raw T cols, int32 batch, int32 chans, int32 height, int32 width, int32 gc, "
-        "int32 kh, int32 kw, int32 oh, int32 ow, int32 sh, int32 sw, int32 ph, int32 pw, int32 dh, int32 dw, "
-        "bool last",
-        "T x",
-        _COL2IM_CUDA,
-        "tinygen_col2im",
-    )
+    kernel_fn = backend.elementwise(COL2IM_KERNEL)
     geometry = (*kernel, *out_size, *stride, *padding, *dilation)
     kernel_fn(stored.ravel(), n, c, h, w, c // groups, *geometry, last, out)
     return out

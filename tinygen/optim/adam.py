@@ -115,19 +115,20 @@ _AMSGRAD_CUDA = _MOMENTS_CUDA + """
     p -= step_size * m / (sqrt(v_max) / root_bc2 + eps);
 """
 
+_ADAM_INPUTS = "T g, T beta1, T beta2, T step_size, T root_bc2, T eps"
+ADAM_KERNEL = backend.CudaSource(_ADAM_INPUTS, "T p, T m, T v", _ADAM_CUDA, "tinygen_adam")
+AMSGRAD_KERNEL = backend.CudaSource(_ADAM_INPUTS, "T p, T m, T v, T v_max", _AMSGRAD_CUDA, "tinygen_amsgrad")
+
 
 def _adam_step_cuda(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, betas, eps, step):
     """:func:`_adam_step` as one fused kernel (CuPy arrays)."""
     beta1, beta2 = betas
     scalars = [param.dtype.type(value) for value in
                (beta1, beta2, lr / (1 - beta1**step), (1 - beta2**step) ** 0.5, eps)]  # fmt: skip
-    inputs = "T g, T beta1, T beta2, T step_size, T root_bc2, T eps"
     if max_exp_avg_sq is None:
-        update = backend.elementwise(inputs, "T p, T m, T v", _ADAM_CUDA, "tinygen_adam")
-        update(grad, *scalars, param, exp_avg, exp_avg_sq)
+        backend.elementwise(ADAM_KERNEL)(grad, *scalars, param, exp_avg, exp_avg_sq)
     else:
-        update = backend.elementwise(inputs, "T p, T m, T v, T v_max", _AMSGRAD_CUDA, "tinygen_amsgrad")
-        update(grad, *scalars, param, exp_avg, exp_avg_sq, max_exp_avg_sq)
+        backend.elementwise(AMSGRAD_KERNEL)(grad, *scalars, param, exp_avg, exp_avg_sq, max_exp_avg_sq)
 
 
 adam_step = backend.twin(_adam_step, cuda=_adam_step_cuda)

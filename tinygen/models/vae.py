@@ -251,23 +251,25 @@ def evaluate(model, images, k=5000, batch_size=100, max_rows=10_000, progress=Fa
     batch_size = max(1, min(batch_size, len(images)))
     per_chunk = max(1, max_rows // batch_size)
     elbo_sum = iwae_sum = 0.0
-    with tinygen.no_grad(), tqdm(total=len(images), disable=not progress, unit="image",
-                                 desc=f"L_{k}", dynamic_ncols=True) as bar:
-        for start in range(0, len(images), batch_size):
-            x = tinygen.tensor(images[start:start + batch_size], device=device)
-            mu, logvar = model.encode(x)
-            logits = model.decode(reparameterize(mu, logvar))
-            kl = F.gaussian_kl(mu, logvar, reduction="none").sum(1)
-            elbo_sum -= float((bernoulli_nll(logits, x) + kl).sum().item())
-            total = None
-            for done in range(0, k, per_chunk):
-                j = min(per_chunk, k - done)
-                log_w = log_weights(model, x, j, mu, logvar).numpy().astype(numpy.float64)
-                total = _streaming_logsumexp(total, log_w)
-            running_max, running_sum = total
-            iwae_sum += float((running_max + numpy.log(running_sum) - math.log(k)).sum())
-            bar.update(len(x))
-    model.train(was_training)
+    try:
+        with tinygen.no_grad(), tqdm(total=len(images), disable=not progress, unit="image",
+                                     desc=f"L_{k}", dynamic_ncols=True) as bar:
+            for start in range(0, len(images), batch_size):
+                x = tinygen.tensor(images[start:start + batch_size], device=device)
+                mu, logvar = model.encode(x)
+                logits = model.decode(reparameterize(mu, logvar))
+                kl = F.gaussian_kl(mu, logvar, reduction="none").sum(1)
+                elbo_sum -= float((bernoulli_nll(logits, x) + kl).sum().item())
+                total = None
+                for done in range(0, k, per_chunk):
+                    j = min(per_chunk, k - done)
+                    log_w = log_weights(model, x, j, mu, logvar).numpy().astype(numpy.float64)
+                    total = _streaming_logsumexp(total, log_w)
+                running_max, running_sum = total
+                iwae_sum += float((running_max + numpy.log(running_sum) - math.log(k)).sum())
+                bar.update(len(x))
+    finally:  # back in its mode even when a batch fails (a bad shape, Ctrl-C)
+        model.train(was_training)
     n, pixels = len(images), math.prod(images.shape[1:])
     neg_elbo, nll = -elbo_sum / n, -iwae_sum / n
     per_bit = pixels * math.log(2)

@@ -448,15 +448,21 @@ def judge_dir(dataset):
     return Path(cache_dir()) / "classifiers" / dataset
 
 
-def find_judge(dataset, device="cpu"):
-    """The cached classifier network of ``dataset``, trained to the end, or None."""
+def _finished_judge(dataset, device):
+    """``(network, test accuracy)`` of the cached classifier of ``dataset``, if it trained to the end."""
     path = judge_dir(dataset) / CHECKPOINT
     if not path.exists():
         return None
     model, state = model_from_checkpoint(path, device)
     if state["position"]["epoch"] < state["config"]["epochs"]:
         return None  # a training that was interrupted: get_judge resumes it
-    return model.net
+    return model.net, state["metrics"][-1]["accuracy"]
+
+
+def find_judge(dataset, device="cpu"):
+    """The cached classifier network of ``dataset``, trained to the end, or None."""
+    found = _finished_judge(dataset, device)
+    return None if found is None else found[0]
 
 
 def get_judge(dataset, device="cpu", data_root=None, progress=True):
@@ -464,10 +470,9 @@ def get_judge(dataset, device="cpu", data_root=None, progress=True):
     (or resumed, if its training was interrupted); ``how`` says which, for the user."""
     folder = judge_dir(dataset)
     if (folder / CHECKPOINT).exists():
-        judge = find_judge(dataset, device)
-        if judge is not None:  # trained to the end: no need to load the training data
-            accuracy = load_checkpoint(folder / CHECKPOINT)["metrics"][-1]["accuracy"]
-            return judge.eval(), accuracy, f"found in {folder}"
+        found = _finished_judge(dataset, device)
+        if found is not None:  # trained to the end: no need to load the training data
+            return found[0].eval(), found[1], f"found in {folder}"
         run = Run.resume(folder, device=device, data_root=data_root)
         run.train(progress=progress)
         how = f"training resumed and finished in {folder}"

@@ -70,6 +70,17 @@ def _element(label, index):
     return f"{label}[{', '.join(str(int(i)) for i in index)}]"
 
 
+def worst_mismatch(actual, expected, tolerance):
+    """``(count, worst index, |actual - expected|)`` over the elements that differ by more than
+    ``tolerance`` (NaN against NaN agrees; NaN against a number is the worst), or None if none does."""
+    difference = numpy.abs(actual.astype(float) - expected)
+    wrong = ~(difference <= tolerance) & ~(numpy.isnan(actual) & numpy.isnan(expected))
+    if not wrong.any():
+        return None
+    excess = numpy.where(wrong, numpy.nan_to_num(difference - tolerance, nan=numpy.inf), -numpy.inf)
+    return int(wrong.sum()), numpy.unravel_index(numpy.argmax(excess), expected.shape), difference
+
+
 _DEFAULTS = dict(
     eps=None, atol=1e-7, rtol=1e-5, max_elements=2048, directions=None, fast_mode=False, seed=0, upcast=False
 )

@@ -15,7 +15,7 @@ import numpy
 from tinygen import backend
 from tinygen.autograd.function import grad
 from tinygen.autograd.tensor import Tensor
-from tinygen.testing.checks import CheckError, _as_tuple, _element, _fn_name
+from tinygen.testing.checks import CheckError, _as_tuple, _element, _fn_name, worst_mismatch
 from tinygen.testing.op import _as_arguments, _prepare, _rebuild, format_inputs
 
 
@@ -94,20 +94,16 @@ def _compare(name, got, expected, device, reference_device, rtol, atol):
             )
         a, b = a.numpy(), b.numpy()
         if a.dtype.kind != "f":
-            wrong = a != b
-            tolerance = numpy.zeros(b.shape)
-            difference = wrong.astype(float)
+            tolerance = numpy.zeros(b.shape)  # integers and booleans must agree exactly
         else:
             scale = float(numpy.abs(b).max(initial=0.0)) if numpy.isfinite(b).all() else 1.0
             tolerance = atol * scale + rtol * numpy.abs(b)
-            difference = numpy.abs(a.astype(float) - b)
-            wrong = ~(difference <= tolerance) & ~(numpy.isnan(a) & numpy.isnan(b))
-        if not wrong.any():
+        mismatch = worst_mismatch(a, b, tolerance)
+        if mismatch is None:
             continue
-        excess = numpy.where(wrong, numpy.nan_to_num(difference - tolerance, nan=numpy.inf), -numpy.inf)
-        worst = numpy.unravel_index(numpy.argmax(excess), b.shape)
+        count, worst, difference = mismatch
         raise DeviceMismatchError(
-            f"{head}: {label} differs between {device} and {reference_device} at {int(wrong.sum())} "
+            f"{head}: {label} differs between {device} and {reference_device} at {count} "
             f"of {b.size} elements\n"
             f"  worst element: {_element(element, worst)}: {device} gives {a[worst].item()!r}, "
             f"{reference_device} gives {b[worst].item()!r}, "

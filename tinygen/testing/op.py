@@ -15,7 +15,15 @@ import numpy
 
 from tinygen import backend
 from tinygen.autograd.tensor import Tensor, tensor
-from tinygen.testing.checks import CheckError, _as_tuple, _element, _fn_name, check_orders, gradcheck_options
+from tinygen.testing.checks import (
+    CheckError,
+    _as_tuple,
+    _element,
+    _fn_name,
+    check_orders,
+    gradcheck_options,
+    worst_mismatch,
+)
 
 
 class ForwardMismatchError(CheckError):
@@ -150,14 +158,12 @@ def _compare_forward(name, outputs, expected, rtol, atol):
                 )
             continue
         tolerance = atol + rtol * numpy.abs(ref)
-        difference = numpy.abs(got - ref)
-        wrong = ~(difference <= tolerance) & ~(numpy.isnan(got) & numpy.isnan(ref))
-        if not wrong.any():
+        mismatch = worst_mismatch(got, ref, tolerance)
+        if mismatch is None:
             continue
-        excess = numpy.where(wrong, numpy.nan_to_num(difference - tolerance, nan=numpy.inf), -numpy.inf)
-        worst = numpy.unravel_index(numpy.argmax(excess), ref.shape)
+        count, worst, difference = mismatch
         raise ForwardMismatchError(
-            f"{where} differs from the reference at {int(wrong.sum())} of {ref.size} elements\n"
+            f"{where} differs from the reference at {count} of {ref.size} elements\n"
             f"  worst element: {_element(f'outputs[{i}]', worst)}: got {float(got[worst])!r}, reference "
             f"{float(ref[worst])!r}, |difference| {float(difference[worst]):.3g} > forward_atol + "
             f"forward_rtol*|reference| = {float(tolerance[worst]):.3g} "

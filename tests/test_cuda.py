@@ -330,3 +330,33 @@ def test_examples_run_on_gpu(example, args, data_dir, tmp_path, monkeypatch, cap
     run_example(example, monkeypatch, *args, "--device", GPU, "--out", str(tmp_path / "out"))
     assert "epoch 1 step 2/2" in capsys.readouterr().out
     assert (tmp_path / "out" / "epoch_001.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("model", ["dcgan", "wgan-gp", "vae", "pixelrnn"])
+def test_a_gpu_training_step_copies_nothing_from_the_host(model, monkeypatch):
+    """No ``cupy.asarray``/``cupy.array`` of host data inside a step (after the first): every
+    Python number stays a kernel argument (ops/number.py). Written without a GPU to run it on:
+    it counts the CuPy calls that copy host data, not the driver's copies."""
+    from tests.ops_tests.test_number import tiny_config
+    from tinygen.models import registry
+
+    cupy = backend.cupy
+    tinygen.manual_seed(0)
+    recipe = registry.MODELS[model](tiny_config(model), (1, 8, 8)).to(GPU)
+    rng = np.random.default_rng(0)
+    batch = (tinygen.tensor(rng.uniform(0, 1, (8, 1, 8, 8)).astype(np.float32)).to(GPU),
+             tinygen.tensor(rng.integers(0, 10, 8)).to(GPU))
+    recipe.train_step(batch)
+    copies = []
+    for name in ("asarray", "array"):
+        original = getattr(cupy, name)
+
+        def counting(value, *args, _original=original, **kwargs):
+            if not isinstance(value, cupy.ndarray):
+                copies.append(type(value).__name__)
+            return _original(value, *args, **kwargs)
+
+        monkeypatch.setattr(cupy, name, counting)
+    for _ in range(5):
+        recipe.train_step(batch)
+    assert copies == [], f"{model}: host-to-device copies of {copies}"

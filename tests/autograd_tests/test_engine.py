@@ -201,11 +201,14 @@ def test_integer_tensors_cannot_require_grad():
 
 def test_grad_fn_names_and_next_functions():
     x = leaf([1.0])
-    y = x.exp() * 2
+    y = x.exp() * x
     assert y.grad_fn.name == "MulBackward"
-    (exp_node, _), _ = y.grad_fn.next_functions
-    assert exp_node.name == "ExpBackward"
+    (exp_node, _), (leaf_node, _) = y.grad_fn.next_functions
+    assert exp_node.name == "ExpBackward" and leaf_node is x
     assert "grad_fn=<MulBackward>" in repr(y)
+    z = x.exp() * 2  # a Python number has its own op, and no edge
+    assert z.grad_fn.name == "MulNumberBackward"
+    assert z.grad_fn.next_functions[1] is None
 
 
 # ----------------------------------------------------------------------------- custom Functions

@@ -15,12 +15,21 @@ import numpy
 
 from tinygen import backend
 from tinygen.autograd.function import Function
-from tinygen.autograd.tensor import Tensor, as_tensor
+from tinygen.autograd.tensor import Tensor, as_tensor, default_float_dtype
 from tinygen.errors import DTypeError, ShapeError
+from tinygen.ops import number
 
 
 def _binary(fn, a, b):
-    """Apply a binary Function, turning a Python number on either side into a tensor."""
+    """Apply a binary Function. A real number beside a tensor takes the op's number form
+    (``a + 2`` is ``AddNumber``), any other non-tensor becomes a tensor."""
+    forms = _NUMBER_FORMS.get(fn)
+    if forms is not None and isinstance(a, Tensor) and isinstance(b, numbers.Real):
+        value, a = _as_number(b, a)
+        return forms[0].apply(a, value)
+    if forms is not None and isinstance(b, Tensor) and isinstance(a, numbers.Real):
+        value, b = _as_number(a, b)
+        return forms[1].apply(b, value)
     if not isinstance(a, Tensor):
         a, b = _promote_scalar(a, b)
     elif not isinstance(b, Tensor):
@@ -30,6 +39,23 @@ def _binary(fn, a, b):
     except ValueError:
         _check_broadcast(fn.__name__.lower(), a.shape, b.shape)
         raise
+
+
+def _as_number(number, tensor):
+    """``number`` as a plain Python bool, int or float beside ``tensor``.
+
+    A Python number is "weak" in NumPy and CuPy arithmetic: it takes the tensor's dtype, as
+    a scalar does in PyTorch. (A NumPy scalar such as ``numpy.float64(2)`` would impose its own
+    dtype, so it is turned into a Python number first.) A float beside an integer or bool
+    tensor makes the tensor the default float dtype, as ``_promote_scalar`` does.
+    """
+    if isinstance(number, (bool, numpy.bool_)):
+        return bool(number), tensor
+    if isinstance(number, numbers.Integral):
+        return int(number), tensor
+    if tensor.dtype.kind != "f":
+        tensor = Tensor(tensor.data.astype(default_float_dtype))
+    return float(number), tensor
 
 
 def _promote_scalar(number, tensor):
@@ -117,6 +143,15 @@ class Div(Function):
         grad_a = _sum_to(grad / b, a.shape) if ctx.needs_input_grad[0] else None
         grad_b = _sum_to(-grad * a / (b * b), b.shape) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
+
+
+# For each binary op, its form for (tensor, number) and for (number, tensor): ops/number.py.
+_NUMBER_FORMS = {
+    Add: (number.AddNumber, number.AddNumber),
+    Sub: (number.SubNumber, number.NumberSub),
+    Mul: (number.MulNumber, number.MulNumber),
+    Div: (number.DivNumber, number.NumberDiv),
+}
 
 
 class Neg(Function):
@@ -337,18 +372,22 @@ class Where(Function):
 
     @staticmethod
     def forward(ctx, cond, a, b):
-        xp = backend.get_array_module(a.data, b.data)
+        a, b = _data(a), _data(b)  # either may be a number
         ctx.save_for_backward(cond)
-        ctx.shapes = (a.shape, b.shape)
-        return xp.where(cond.data, a.data, b.data)
+        ctx.shapes = (numpy.shape(a), numpy.shape(b))
+        return backend.get_array_module(cond.data).where(cond.data, a, b)
 
     @staticmethod
     def backward(ctx, grad):
         (cond,) = ctx.saved_tensors
-        zero = as_tensor(0.0, like=grad)
-        grad_a = _sum_to(where(cond, grad, zero), ctx.shapes[0]) if ctx.needs_input_grad[1] else None
-        grad_b = _sum_to(where(cond, zero, grad), ctx.shapes[1]) if ctx.needs_input_grad[2] else None
+        grad_a = _sum_to(where(cond, grad, 0.0), ctx.shapes[0]) if ctx.needs_input_grad[1] else None
+        grad_b = _sum_to(where(cond, 0.0, grad), ctx.shapes[1]) if ctx.needs_input_grad[2] else None
         return None, grad_a, grad_b
+
+
+def _data(value):
+    """A tensor's array, or a number as it is."""
+    return value.data if isinstance(value, Tensor) else value
 
 
 def where(condition, input, other):  # noqa: A002  (PyTorch's names)
@@ -356,10 +395,17 @@ def where(condition, input, other):  # noqa: A002  (PyTorch's names)
     condition = condition if isinstance(condition, Tensor) else as_tensor(condition)
     if condition.dtype.kind != "b":
         raise DTypeError(f"where: condition must be a bool tensor, got dtype {condition.dtype}")
-    like = input if isinstance(input, Tensor) else other
-    input, other = as_tensor(input, like=like), as_tensor(other, like=like)
-    _check_broadcast("where", condition.shape, input.shape, other.shape)
+    like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
+    input, other = _where_operand(input, like), _where_operand(other, like)
+    _check_broadcast("where", condition.shape, numpy.shape(input), numpy.shape(other))
     return Where.apply(condition, input, other)
+
+
+def _where_operand(value, like):
+    """A real number beside a float tensor stays a number (see ops/number.py); else a tensor."""
+    if isinstance(value, numbers.Real) and isinstance(like, Tensor) and like.dtype.kind == "f":
+        return float(value)
+    return as_tensor(value, like=like)
 
 
 class _Extremum(Function):
@@ -501,13 +547,21 @@ class ToDevice(Function):
 def _compare(name):
     def compare(a, b):
         like = a if isinstance(a, Tensor) else b
-        a = a.data if isinstance(a, Tensor) else as_tensor(a, like=like).data
-        b = b.data if isinstance(b, Tensor) else as_tensor(b, like=like).data
+        a, b = (_compare_operand(v, like) for v in (a, b))
         return Tensor(getattr(backend.get_array_module(a, b), name)(a, b))
 
     compare.__name__ = name
     compare.__doc__ = f"Elementwise ``{name}`` as a bool tensor (no gradient)."
     return compare
+
+
+def _compare_operand(value, like):
+    """An array to compare; a real number beside a tensor stays a number (no 0-d array)."""
+    if isinstance(value, Tensor):
+        return value.data
+    if isinstance(value, numbers.Real) and isinstance(like, Tensor):
+        return value.item() if isinstance(value, numpy.generic) else value
+    return as_tensor(value, like=like).data
 
 
 eq = _compare("equal")

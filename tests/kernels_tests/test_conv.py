@@ -1,11 +1,12 @@
 """conv2d and conv_transpose2d: forward against plain references, gradcheck, gradgradcheck, errors, modules.
 
-The conv2d reference sums one einsum per kernel offset over the padded input (no im2col);
-the conv_transpose2d reference is the transpose of the reference conv2d's matrix, built by
-applying it to every unit input: the definition of the adjoint. Every test runs twice: with
-channels-last columns (from 1 channel on) done one image at a time, and with channels-first
-columns over the whole batch, since the drawn configurations have fewer channels and
-fewer bytes than the real thresholds.
+The references are the library's ``reference_conv2d`` and ``reference_conv_transpose2d``
+(``tinygen/kernels/conv.py``: one einsum per kernel offset, no im2col). The transposed
+convolution, tuned and reference, is also checked against the transpose of the reference
+conv2d's matrix, built by applying it to every unit input: the definition of the adjoint.
+Every test runs twice: with channels-last columns (from 1 channel on) done one image at a
+time, and with channels-first columns over the whole batch, since the drawn configurations
+have fewer channels and fewer bytes than the real thresholds.
 """
 
 import math
@@ -20,7 +21,7 @@ from tinygen import cpu
 from tinygen.errors import DTypeError, ShapeError
 from tinygen.kernels import conv as conv_kernel
 from tinygen.kernels import im2col
-from tinygen.kernels.conv import conv2d, conv_transpose2d
+from tinygen.kernels.conv import conv2d, conv_transpose2d, reference_conv2d, reference_conv_transpose2d
 from tinygen.nn.modules.conv import Conv2d, ConvTranspose2d
 from tinygen.testing import gradcheck, gradgradcheck
 from tinygen.testing import strategies as tst
@@ -42,29 +43,11 @@ def layout(request):
         yield request.param
 
 
-def reference_conv2d(x, w, b, stride, padding, dilation, groups):
-    """``y[n,o,i,j] = b[o] + sum_{c,u,v} w[o,c,u,v]*x[n,c,s*i+d*u-p, s*j+d*v-p]``, one einsum per (u, v)."""
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    n, c, h, width = x.shape
-    out_c, group_c, kh, kw = w.shape
-    out_h = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    out_w = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    w_groups = w.reshape(groups, out_c // groups, group_c, kh, kw)
-    y = np.zeros((n, groups, out_c // groups, out_h, out_w))
-    for u in range(kh):
-        for v in range(kw):
-            patch = padded[
-                :, :, u * dh : u * dh + sh * (out_h - 1) + 1 : sh, v * dw : v * dw + sw * (out_w - 1) + 1 : sw
-            ]
-            patch = patch.reshape(n, groups, group_c, out_h, out_w)
-            y += np.einsum("ngchw,goc->ngohw", patch, w_groups[..., u, v])
-    y = y.reshape(n, out_c, out_h, out_w)
-    return y if b is None else y + b[:, None, None]
+def adjoint_by_unit_inputs(x, w, b, stride, padding, output_padding, groups, dilation):
+    """``x @ A^T``, with A the matrix of ``z -> reference_conv2d(z, w)`` built column by column.
 
-
-def reference_conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation):
-    """``x @ A^T``, with A the matrix of ``z -> reference_conv2d(z, w)`` built column by column."""
+    The definition of the adjoint, independent of the scatter in ``reference_conv_transpose2d``.
+    """
     n, in_c, h, width = x.shape
     out_c = w.shape[1] * groups
     out_h, out_w = (
@@ -105,8 +88,10 @@ def test_conv2d_matches_reference(cfg, with_bias, data):
 def test_conv_transpose2d_is_the_adjoint_of_conv2d(cfg, with_bias, data):
     x, w, b = draw_inputs(data, cfg, with_bias)
     out = conv_transpose2d(*tensors(x, w), None if b is None else tinygen.tensor(b), **cfg.kwargs)
-    expected = reference_conv_transpose2d(x, w, b, **cfg.kwargs)
+    expected = adjoint_by_unit_inputs(x, w, b, **cfg.kwargs)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+    reference = reference_conv_transpose2d(x, w, b, **cfg.kwargs)
+    np.testing.assert_allclose(reference, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_int_arguments_mean_pairs_and_float32_stays_float32():

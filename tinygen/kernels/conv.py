@@ -35,7 +35,8 @@ Forward: every input pixel scatters a weighted copy of the kernel into the outpu
 computed as ``cols = X @ W^T`` per group (one GEMM) and ``y = col2im(cols)``. It is the
 transpose of the linear map ``z -> conv2d(z, w)`` from (N, C_out, out_h, out_w) to
 (N, C_in, H, W): ``<conv_transpose2d(x, w), z> = <x, conv2d(z, w)>``. ``output_padding``
-only picks among the output sizes that conv2d maps to ``(H, W)``; the extra rows get ``b``.
+only picks among the output sizes that conv2d maps to ``(H, W)`` (rows that no window of
+that conv2d reads, possible only where ``p`` is small, get just ``b``).
 
 Backward (each a differentiable op, so double backward works):
 
@@ -44,8 +45,10 @@ Backward (each a differentiable op, so double backward works):
     db[o] = sum_{n,a,b} dy[n,o,a,b]
 
 Why: one GEMM per call keeps NumPy at BLAS speed; loops run only over the kH*kW kernel
-offsets in col2im, and the adjoint pair shares its array routines. Derivation:
-docs/kernels/conv.md.
+offsets in col2im, and the adjoint pair shares its array routines. ``reference_conv2d`` and
+``reference_conv_transpose2d`` below are the two formulas written plainly, one einsum per
+kernel offset; tests/kernels_tests/test_conv.py checks the tuned code against them.
+Derivation: docs/kernels/conv.md.
 """
 
 import operator
@@ -194,6 +197,83 @@ def conv_transpose2d_forward(x, weight, bias, out_size, stride, padding, dilatio
 
     cpu.map_batch(forward_rows, n, cols_bytes((h, w), weight.shape, groups, x.itemsize), x)
     return out
+
+
+# ----------------------------------------------------------------------------- reference versions
+
+
+def reference_conv2d(x, w, b, stride, padding, dilation, groups):
+    """conv2d as its formula reads: one einsum per kernel offset ``(u, v)``, no im2col.
+
+    Shapes: ``x`` (N, C, H, W), ``w`` (O, C/g, kH, kW), ``b`` (O,) or None; output
+    (N, O, out_h, out_w), ``out_h = (H + 2*p - d*(kH - 1) - 1) // s + 1`` (out_w alike).
+
+    Forward: ``y[n,o,i,j] = b[o] + sum_{c,u,v} w[o,c,u,v]*x[n,c, s*i+d*u-p, s*j+d*v-p]``,
+    ``c`` over the C/g channels of ``o``'s group. For one offset ``(u, v)``, the pixels read
+    by every output pixel form the strided slice ``padded[..., d*u::s, d*v::s]`` of the
+    zero-padded input, so the sum over ``c`` is one einsum per offset.
+
+    Backward: none (a plain array function); the tuned ``conv2d`` is tested against it.
+
+    Why: the formula to read and test against. Arrays in, arrays out; int or pair arguments.
+    """
+    xp = backend.get_array_module(x, w)
+    sh, sw = pair(stride, "stride", "reference_conv2d")
+    ph, pw = pair(padding, "padding", "reference_conv2d")
+    dh, dw = pair(dilation, "dilation", "reference_conv2d")
+    n, _, h, width = x.shape
+    out_c, group_c, kh, kw = w.shape
+    out_h, out_w = conv_output_size((h, width), (kh, kw), (sh, sw), (ph, pw), (dh, dw))
+    padded = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    w_groups = w.reshape(groups, out_c // groups, group_c, kh, kw)
+    y = xp.zeros((n, groups, out_c // groups, out_h, out_w), dtype=xp.result_type(x, w))
+    for u in range(kh):
+        for v in range(kw):
+            rows = slice(u * dh, u * dh + sh * (out_h - 1) + 1, sh)
+            columns = slice(v * dw, v * dw + sw * (out_w - 1) + 1, sw)
+            patch = padded[:, :, rows, columns].reshape(n, groups, group_c, out_h, out_w)
+            y += xp.einsum("ngchw,goc->ngohw", patch, w_groups[..., u, v])
+    y = y.reshape(n, out_c, out_h, out_w)
+    return y if b is None else y + b[:, None, None]
+
+
+def reference_conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation):
+    """conv_transpose2d as its formula reads: every input pixel stamps a scaled kernel, one offset at a time.
+
+    Shapes: ``x`` (N, C_in, H, W), ``w`` (C_in, C_out/g, kH, kW), ``b`` (C_out,) or None;
+    output (N, C_out, out_h, out_w), ``out_h = (H - 1)*s - 2*p + d*(kH - 1) + op + 1``.
+
+    Forward: ``y[n,o,a,b] = b[o] + sum w[c,o,u,v]*x[n,c,i,j]`` over ``(c, u, v, i, j)`` with
+    ``s*i+d*u-p = a`` and ``s*j+d*v-p = b``. For one offset ``(u, v)``, input pixel ``(i, j)``
+    lands on row ``s*i+d*u`` of an uncropped canvas (``p`` wider on each side), so the
+    additions of one offset are one strided slice ``canvas[..., d*u::s, d*v::s] += ...``;
+    cropping ``p`` from each side leaves ``y``. This is conv2d's input gradient: the adjoint
+    of ``z -> reference_conv2d(z, w)``.
+
+    Backward: none (a plain array function); the tuned ``conv_transpose2d`` is tested against it.
+
+    Why: the scatter view to read and test against. Arrays in, arrays out; int or pair arguments.
+    """
+    xp = backend.get_array_module(x, w)
+    op = "reference_conv_transpose2d"
+    sh, sw = pair(stride, "stride", op)
+    ph, pw = pair(padding, "padding", op)
+    oh, ow = pair(output_padding, "output_padding", op)
+    dh, dw = pair(dilation, "dilation", op)
+    n, in_c, h, width = x.shape
+    _, group_out, kh, kw = w.shape
+    out_h = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oh + 1
+    out_w = (width - 1) * sw - 2 * pw + dw * (kw - 1) + ow + 1
+    canvas = xp.zeros((n, groups, group_out, out_h + 2 * ph, out_w + 2 * pw), dtype=xp.result_type(x, w))
+    x_groups = x.reshape(n, groups, in_c // groups, h, width)
+    w_groups = w.reshape(groups, in_c // groups, group_out, kh, kw)
+    for u in range(kh):
+        for v in range(kw):
+            rows = slice(u * dh, u * dh + sh * (h - 1) + 1, sh)
+            columns = slice(v * dw, v * dw + sw * (width - 1) + 1, sw)
+            canvas[:, :, :, rows, columns] += xp.einsum("ngchw,gco->ngohw", x_groups, w_groups[..., u, v])
+    y = canvas[..., ph : ph + out_h, pw : pw + out_w].reshape(n, groups * group_out, out_h, out_w)
+    return y if b is None else y + b[:, None, None]
 
 
 # ----------------------------------------------------------------------------- Functions

@@ -24,10 +24,13 @@ Backward (training), with ``dy`` the gradient of ``y``:
     dgamma = sum(dy * x_hat)
     dx     = (gamma * inv_std / m) * (m * dy - dbeta - x_hat * dgamma)
 
-Why: written out by hand this is three passes over memory instead of the dozen a graph
-of mean/sub/mul/sqrt ops makes. Stability: the variance is the mean of squared *centred*
-values (two passes), never ``E[x^2] - mean^2``, which cancels catastrophically.
-Derivation, including the second-order formulas: docs/kernels/batch_norm.md.
+Why: written out by hand, the backward is two passes through the batch (one forms both
+per-channel sums, one writes ``dx``) and the training forward three (``mean``; ``x - mean``
+with its sum of squares; ``y``), where autograd through the composed mean/sub/pow/sqrt/div
+ops records 12 nodes, most with a full-size temporary in their backward. Stability: the
+variance is the mean of squared *centred* values (its own pass), never ``E[x^2] - mean^2``,
+which cancels catastrophically. Derivation, including the second-order formulas, the pass
+count and the tests against references: docs/kernels/batch_norm.md.
 """
 
 import operator
@@ -166,8 +169,8 @@ def _bn_grad_x_reference(xp, grad_rows, centered, centered_coef, const_coef, sca
 
 
 def _bn_grad_x(xp, grad_rows, centered, centered_coef, const_coef, scale, length):
-    """:func:`_bn_grad_x_reference`, computed in place in ``dx`` by batch chunks (four passes
-    over each chunk, no full-size temporary)."""
+    """:func:`_bn_grad_x_reference`, computed in place in ``dx`` by batch chunks: one pass
+    through the batch, of four in-place steps on each chunk, with no full-size temporary."""
     centered_row, const_row = _channel_row(xp, centered_coef, length), _channel_row(xp, const_coef, length)
     scale_row = _channel_row(xp, scale, length)
     grad_x = xp.empty_like(centered)

@@ -4,7 +4,8 @@ Notation: input ``x`` of shape ``(N, C, H, W)``, a ``kH x kW`` window with strid
 padding ``p`` and dilation ``d`` (each a pair, one value per spatial axis). Output size
 
     out_h = (H + 2*p - d*(kH - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
-            (minus 1 when ceil_mode and the last window would start past H + p)
+            (minus 1 when ceil_mode and the last window would start in the right
+            padding, (out_h - 1)*s >= H + p)
 
 and the same for ``out_w``. For each kernel offset ``(u, v)`` the pixels read are the
 strided view ``x_pad[n, c, d*u + s*i, d*v + s*j]`` of the padded input, one array of the

@@ -16,6 +16,7 @@
   search order on disk (``registry.py``, ``load.py``, ``download.py``).
 - :class:`DataLoader`: shuffled float batches on any device (``loader.py``).
 - :func:`make_grid`, :func:`save_image`: pictures of a batch (``images.py``).
+- :func:`ring_of_gaussians`, :func:`mode_coverage`: the toy 2-D GAN data and its score (``toy.py``).
 
 See docs/data.md.
 """
@@ -26,3 +27,4 @@ from tinygen.data.images import make_grid, save_image
 from tinygen.data.load import load_dataset, search_dirs
 from tinygen.data.loader import DataLoader
 from tinygen.data.registry import DATASETS, DatasetSpec
+from tinygen.data.toy import mode_coverage, ring_of_gaussians

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo fashion-mnist test bench lint clean
+.PHONY: demo fashion-mnist test bench figures lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ test: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m pip install --quiet torch==2.13.0 || true
 	$(BIN)/python benchmarks/bench_mlp.py
+
+# Every figure of the learning path (docs/learn/), drawn by the chapters' own code.
+figures: $(VENV)/.installed
+	$(BIN)/python examples/learn/figures.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -1,7 +1,8 @@
 """Train a 2-layer MLP on a two-spirals toy set with tinygen's autograd engine.
 
 The whole loop is visible: forward, loss, backward, a plain SGD-with-momentum update.
-This is what `make demo` runs until the DCGAN lands.
+It is the smallest whole training loop in tinygen; chapter 3 of the learning path
+(docs/learn/03-mlp.md) builds up to it.
 
     python examples/train_mlp.py --steps 2000
 """

@@ -1,6 +1,7 @@
 """The autograd engine: ``Function`` (the custom-op API every op uses), the graph walk, ``grad``.
 
-A differentiable op is a ``Function`` subclass with two static methods::
+A differentiable op is a ``Function`` subclass with two static methods (``xp`` is the
+array module, ``numpy`` or ``cupy``, from ``tinygen.backend.get_array_module(x.data)``)::
 
     class Exp(Function):
         @staticmethod

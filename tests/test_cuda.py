@@ -16,7 +16,7 @@ from tests.cli_tests.test_trainer import assert_same_run
 from tests.test_examples import data_dir, run_example, tiny_fashion_mnist  # noqa: F401  (data_dir: a fixture)
 from tinygen import backend, nn, optim
 from tinygen.cli import main
-from tinygen.kernels import batch_norm, im2col
+from tinygen.kernels import batch_norm, im2col, lstm_cell
 from tinygen.models import dcgan
 from tinygen.ops import reduce
 from tinygen.optim import adam
@@ -360,3 +360,39 @@ def test_a_gpu_training_step_copies_nothing_from_the_host(model, monkeypatch):
     for _ in range(5):
         recipe.train_step(batch)
     assert copies == [], f"{model}: host-to-device copies of {copies}"
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (2, 4, 7), (1, 3, 2, 6)])  # (N, H, *spatial)
+def test_lstm_step_kernels_match_their_xp_versions(shape):
+    """The one-kernel LSTM step forward and backward against the xp versions, on the same arrays."""
+    cupy = backend.cupy
+    rng = np.random.default_rng(0)
+    n, hidden, *spatial = shape
+    z = rng.normal(size=(n, 4, hidden, *spatial))
+    c_prev, grad_h, grad_c = (rng.normal(size=shape) for _ in range(3))
+    scale, shift = lstm_cell.scale_and_shift(np, z.dtype, len(shape))
+    results = {}
+    for device, xp in (("cpu", np), (GPU, cupy)):
+        acts = xp.asarray(z * scale)
+        c, tanh_c, h = (xp.empty(shape) for _ in range(3))
+        on = [xp.asarray(a) for a in (c_prev, grad_h, grad_c)]
+        lstm_cell.activate_and_update(acts, xp.asarray(scale), xp.asarray(shift), on[0], c, tanh_c, h)
+        grad_gates = xp.empty_like(acts)
+        grad_c_prev = lstm_cell.cell_backward(acts, on[0], tanh_c, h, on[1], on[2], grad_gates,
+                                              xp.asarray(scale * scale), xp.asarray(shift))
+        results[device] = [backend.to_device(a, "cpu") for a in (acts, c, tanh_c, h, grad_gates, grad_c_prev)]
+    names = ("acts", "c", "tanh_c", "h", "grad_gates", "grad_c_prev")
+    for name, gpu, cpu in zip(names, results[GPU], results["cpu"], strict=True):
+        assert_close(gpu, cpu, name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_leaky_relu_kernel_gives_the_xp_versions_bits(dtype):
+    from tinygen.ops import activation
+
+    x = np.random.default_rng(0).normal(size=(4, 3, 5)).astype(dtype)
+    x[0, 0, :2] = 0.0, -0.0
+    expected = activation._leaky_relu_scale(np, x, 0.2)
+    got = activation.leaky_relu_scale(backend.cupy.asarray(x), 0.2)
+    for ours, theirs in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(ours.get(), theirs)

@@ -26,7 +26,8 @@ cell only cares about dim 1.
 
 :func:`cell_forward_reference` and :func:`cell_backward_reference` are these lines as they
 read. The tuned versions below compute the same into preallocated arrays, and a test checks
-them against the references.
+them against the references. On a GPU, each step's forward and backward is one CUDA kernel
+(``activate_and_update``, ``cell_backward``), compared with the xp versions by the gpu tests.
 
 **Stability**: ``s(z) = tanh(z/2)/2 + 1/2``, so all four activations come from one tanh
 over the ``4H`` block, ``tanh(z * scale) * scale + shift`` with ``scale = (1/2, 1/2, 1, 1/2)``
@@ -105,7 +106,17 @@ def cell_update(xp, acts, c_prev, c, tanh_c, h):
     xp.multiply(o, tanh_c, out=h)
 
 
-def cell_backward(xp, acts, c_prev, tanh_c, h, grad_h, grad_c, grad_gates, scale_sq, shift, work=None):
+def _activate_and_update(xp, acts, scale, shift, c_prev, c, tanh_c, h):
+    """One cell step's forward in place: ``acts`` ``(N, 4, H, ...)`` holds ``z * scale`` (the gate
+    pre-activations times :func:`scale_and_shift`'s ``scale``) and becomes the activations
+    ``tanh(z * scale) * scale + shift`` (i, f, g, o); then ``c``, ``tanh(c)`` and ``h``."""
+    xp.tanh(acts, out=acts)
+    acts *= scale
+    acts += shift
+    cell_update(xp, acts, c_prev, c, tanh_c, h)
+
+
+def _cell_backward(xp, acts, c_prev, tanh_c, h, grad_h, grad_c, grad_gates, scale_sq, shift, work=None):
     """The fused backward of one step: fills ``grad_gates`` (shaped as ``acts``), returns ``grad_c_prev``.
 
     ``scale_sq`` and ``shift`` are ``scale**2`` and ``shift`` of :func:`scale_and_shift` (or
@@ -134,15 +145,82 @@ def cell_backward(xp, acts, c_prev, tanh_c, h, grad_h, grad_c, grad_gates, scale
     return grad_c_total
 
 
+# ----------------------------------------------------------------------------- CUDA twins
+#
+# One kernel per step, where the xp versions launch about eight (forward) and fourteen
+# (backward). Thread ``i`` owns element ``i`` of the (N, H, *spatial) state, ``block = H *
+# prod(spatial)`` elements per image; gate k of it sits at ``acts[(4n + k) * block + i %
+# block]`` of the contiguous (N, 4, H, *spatial) activations, in PyTorch's order i, f, g, o.
+# The constants are scale_and_shift's: scale (1/2, 1/2, 1, 1/2), shift (1/2, 1/2, 0, 1/2).
+_LSTM_PREAMBLE = """
+__device__ long long gate_at(long long i, long long block) {
+    return 4 * (i / block) * block + i % block;
+}
+"""
+_LSTM_FORWARD_CUDA = """
+    const long long at = gate_at(i, block);
+    const T a_i = tanh(acts[at]) * (T)0.5 + (T)0.5;
+    const T a_f = tanh(acts[at + block]) * (T)0.5 + (T)0.5;
+    const T a_g = tanh(acts[at + 2 * block]);
+    const T a_o = tanh(acts[at + 3 * block]) * (T)0.5 + (T)0.5;
+    acts[at] = a_i;
+    acts[at + block] = a_f;
+    acts[at + 2 * block] = a_g;
+    acts[at + 3 * block] = a_o;
+    c = a_f * c_prev + a_i * a_g;
+    tanh_c = tanh(c);
+    h = a_o * tanh_c;
+"""
+# The slopes a (1 - a) of the sigmoids and 1 - g^2 of g as scale^2 - (a - shift)^2, and
+# dc_total = dc + dh * (o - h * tanh(c)), since o * tanh(c)^2 = h * tanh(c): as _cell_backward.
+_LSTM_BACKWARD_CUDA = """
+    const long long at = gate_at(i, block);
+    const T a_i = acts[at], a_f = acts[at + block], a_g = acts[at + 2 * block], a_o = acts[at + 3 * block];
+    const T e = (a_o - h * tanh_c) * grad_h + grad_c;
+    grad_gates[at] = e * a_g * ((T)0.25 - (a_i - (T)0.5) * (a_i - (T)0.5));
+    grad_gates[at + block] = e * c_prev * ((T)0.25 - (a_f - (T)0.5) * (a_f - (T)0.5));
+    grad_gates[at + 2 * block] = e * a_i * ((T)1 - a_g * a_g);
+    grad_gates[at + 3 * block] = grad_h * tanh_c * ((T)0.25 - (a_o - (T)0.5) * (a_o - (T)0.5));
+    grad_c_prev = e * a_f;
+"""
+
+LSTM_FORWARD_KERNEL = backend.CudaSource(
+    "T c_prev, int64 block", "T c, T tanh_c, T h, raw T acts", _LSTM_FORWARD_CUDA, "tinygen_lstm_forward",
+    _LSTM_PREAMBLE,
+)
+LSTM_BACKWARD_KERNEL = backend.CudaSource(
+    "raw T acts, T c_prev, T tanh_c, T h, T grad_h, T grad_c, int64 block",
+    "T grad_c_prev, raw T grad_gates",
+    _LSTM_BACKWARD_CUDA,
+    "tinygen_lstm_backward",
+    _LSTM_PREAMBLE,
+)
+
+
+def _activate_and_update_cuda(acts, scale, shift, c_prev, c, tanh_c, h):
+    """:func:`_activate_and_update` as one kernel (CuPy arrays; ``acts`` contiguous)."""
+    backend.elementwise(LSTM_FORWARD_KERNEL)(c_prev, c_prev.size // c_prev.shape[0], c, tanh_c, h, acts)
+
+
+def _cell_backward_cuda(acts, c_prev, tanh_c, h, grad_h, grad_c, grad_gates, scale_sq, shift, work=None):
+    """:func:`_cell_backward` as one kernel (CuPy arrays; ``acts``, ``grad_gates`` contiguous)."""
+    grad_c_prev = work[0] if work is not None else backend.get_array_module(c_prev).empty_like(c_prev)
+    block = c_prev.size // c_prev.shape[0]
+    backend.elementwise(LSTM_BACKWARD_KERNEL)(acts, c_prev, tanh_c, h, grad_h, grad_c, block,
+                                              grad_c_prev, grad_gates)
+    return grad_c_prev
+
+
+activate_and_update = backend.twin(_activate_and_update, cuda=_activate_and_update_cuda)
+cell_backward = backend.twin(_cell_backward, cuda=_cell_backward_cuda)
+
+
 def pointwise_forward(xp, gates, c_prev):
     """``(h, c, acts, tanh_c)`` of one cell step; ``acts`` is ``(N, 4, H, ...)``: i, f, g, o."""
     scale, shift = scale_and_shift(xp, gates.dtype, gates.ndim)
     acts = _by_gate(gates) * scale
-    xp.tanh(acts, out=acts)
-    acts *= scale
-    acts += shift
     c, tanh_c, h = xp.empty_like(c_prev), xp.empty_like(c_prev), xp.empty_like(c_prev)
-    cell_update(xp, acts, c_prev, c, tanh_c, h)
+    activate_and_update(acts, scale, shift, c_prev, c, tanh_c, h)
     return h, c, acts, tanh_c
 
 
@@ -150,7 +228,7 @@ def pointwise_backward(xp, acts, c_prev, tanh_c, h, grad_h, grad_c):
     """``(grad_gates, grad_c_prev)`` of one cell step, ``grad_gates`` shaped ``(N, 4H, ...)``."""
     grad_gates = xp.empty_like(acts)
     scale, shift = scale_and_shift(xp, acts.dtype, acts.ndim - 1)
-    grad_c_prev = cell_backward(xp, acts, c_prev, tanh_c, h, grad_h, grad_c, grad_gates, scale * scale, shift)
+    grad_c_prev = cell_backward(acts, c_prev, tanh_c, h, grad_h, grad_c, grad_gates, scale * scale, shift)
     return grad_gates.reshape(acts.shape[0], -1, *acts.shape[3:]), grad_c_prev
 
 

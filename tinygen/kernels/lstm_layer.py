@@ -38,10 +38,10 @@ from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.kernels.lstm_cell import (
     LSTMCellPointwise,
+    activate_and_update,
     cell_backward,
     cell_backward_reference,
     cell_forward_reference,
-    cell_update,
     scale_and_shift,
 )
 from tinygen.ops import linalg
@@ -126,10 +126,7 @@ def layer_forward(xp, x, h0, c0, w_ih, w_hh, bias, w_hr=None):
         step = acts[t]
         xp.matmul(hs[t], scaled_w_hh_t, out=hidden_gates.reshape(batch, 4 * hidden))
         step += hidden_gates
-        xp.tanh(step, out=step)
-        step *= scale
-        step += shift
-        cell_update(xp, step, cs[t], cs[t + 1], tanh_cs[t], rs[t])
+        activate_and_update(step, scale, shift, cs[t], cs[t + 1], tanh_cs[t], rs[t])
         if w_hr_t is not None:
             xp.matmul(rs[t], w_hr_t, out=hs[t + 1])
     return hs, cs, acts, tanh_cs, rs
@@ -167,7 +164,7 @@ def layer_backward(
             xp.matmul(grad_h, w_hr, out=grad_r)
         work = (grad_c_buffers[t % 2], slope)
         grad_c = cell_backward(
-            xp, acts[t], cs[t], tanh_cs[t], rs[t], grad_r, grad_c, grad_gates[t], scale_sq, shift, work
+            acts[t], cs[t], tanh_cs[t], rs[t], grad_r, grad_c, grad_gates[t], scale_sq, shift, work
         )
         xp.matmul(grad_gates[t].reshape(batch, 4 * hidden), w_hh, out=grad_h)
     flat = grad_gates.reshape(steps * batch, 4 * hidden)

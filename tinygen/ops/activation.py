@@ -27,18 +27,44 @@ class Relu(Function):
         return grad * Tensor(y.data > 0)
 
 
+def _leaky_relu_scale(xp, x, slope):
+    """``(y, scale)``: ``scale = 1`` where ``x > 0``, else ``slope``, and ``y = x * scale``.
+
+    ``scale`` is ``slope + (1 - slope) * [x > 0]``, since NumPy's where() takes branches per
+    element and is much slower on a random sign pattern.
+    """
+    scale = (x > 0).astype(x.dtype)
+    scale *= x.dtype.type(1 - slope)
+    scale += x.dtype.type(slope)
+    return x * scale, scale
+
+
+# The same in one kernel, where the xp version launches five; the same operations, so the
+# same bits.
+LEAKY_RELU_KERNEL = backend.CudaSource(
+    "T x, T one_minus_slope, T slope", "T y, T scale",
+    "scale = (x > 0 ? one_minus_slope : (T)0) + slope;  y = x * scale;", "tinygen_leaky_relu",
+)
+
+
+def _leaky_relu_scale_cuda(x, slope):
+    xp = backend.get_array_module(x)
+    y, scale = xp.empty_like(x), xp.empty_like(x)
+    backend.elementwise(LEAKY_RELU_KERNEL)(x, x.dtype.type(1 - slope), x.dtype.type(slope), y, scale)
+    return y, scale
+
+
+leaky_relu_scale = backend.twin(_leaky_relu_scale, cuda=_leaky_relu_scale_cuda)
+
+
 class LeakyRelu(Function):
     """``y = x if x > 0 else slope * x``;  ``dx = dy * (1 if x > 0 else slope)``."""
 
     @staticmethod
     def forward(ctx, x, slope):
-        # scale = 1 where x > 0, else slope; as slope + (1 - slope)*[x > 0], since NumPy's
-        # where() takes branches per element and is much slower on a random sign pattern
-        scale = (x.data > 0).astype(x.dtype)
-        scale *= x.dtype.type(1 - slope)
-        scale += x.dtype.type(slope)
+        y, scale = leaky_relu_scale(x.data, slope)
         ctx.save_for_backward(scale)
-        return x.data * scale
+        return y
 
     @staticmethod
     def backward(ctx, grad):

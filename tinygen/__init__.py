@@ -67,6 +67,7 @@ from tinygen.ops.reduce import (  # noqa: F401
     max,
     mean,
     min,
+    norm,
     softmax,
     std,
     sum,

@@ -74,6 +74,7 @@ METHODS = {
     "argmin": reduce.argmin,
     "var": reduce.var,
     "std": reduce.std,
+    "norm": reduce.norm,
     "logsumexp": reduce.logsumexp,
     "softmax": reduce.softmax,
     "log_softmax": reduce.log_softmax,

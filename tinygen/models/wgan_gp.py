@@ -53,12 +53,9 @@ def gradient_penalty(critic, real, fake, alpha=None):
         alpha = tinygen.rand(n, *([1] * (real.ndim - 1)), device=real.device, dtype=real.dtype)
     x_hat = (alpha * real + (1 - alpha) * fake.detach()).detach().requires_grad_()
     (grad,) = tinygen.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    squares = (grad * grad).reshape(n, -1).sum(1)
-    # sqrt has an infinite slope at 0: a sample whose gradient is exactly 0 would make every
-    # weight's gradient NaN. There the norm's gradient is taken as 0, as PyTorch's norm does;
-    # elsewhere this is sqrt(squares) exactly.
-    nonzero = squares > 0
-    norms = tinygen.where(nonzero, tinygen.where(nonzero, squares, 1.0).sqrt(), 0.0)
+    # a sample whose gradient is exactly 0 gets a norm gradient of 0, as in PyTorch (sqrt's
+    # slope at 0 is infinite, so it would make every weight's gradient NaN): tinygen.norm
+    norms = tinygen.norm(grad.reshape(n, -1), dim=1)
     return ((norms - 1) ** 2).mean(), norms
 
 

@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, max/min, var/std, logsumexp, softmax, log_softmax.
+"""Reductions: sum, mean, max/min, var/std, norm, logsumexp, softmax, log_softmax.
 
 ``dim`` is None (all axes), an int or a tuple of ints; ``keepdim`` keeps reduced axes
 as size 1, as in PyTorch. Backward re-inserts the reduced axes and broadcasts the
@@ -204,6 +204,36 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return ew.sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+
+
+def norm(x, p=2, dim=None, keepdim=False):
+    """The vector p-norm over ``dim`` (all axes for None): ``(sum |x|**p) ** (1/p)``.
+
+    ``p`` is 2 (or ``"fro"``, the same over the axes given), 1, ``inf`` (``max |x|``) or any
+    other number >= 1. **Backward** (``y`` the norm): ``dx = dy * x / y`` for p = 2,
+    ``dy * sign(x)`` for p = 1, ``dy * sign(x) * |x|**(p-1) / y**(p-1)`` in general, and for
+    inf the gradient goes to the largest ``|x|``, shared among ties. Where ``y = 0`` the
+    gradient is 0, PyTorch's choice of subgradient: the power ``s**(1/p)`` of the sum ``s``
+    has an infinite slope at 0, so it is taken only where ``s > 0`` and its input is
+    replaced by 1 elsewhere, and no NaN enters the graph. Built from differentiable ops, so
+    it differentiates again; at a zero vector the second order is finite for p >= 2 (for
+    p < 2, ``|x|**p`` itself has an infinite second derivative at 0).
+    """
+    if x.dtype.kind != "f":
+        raise TypeError(f"norm: expected a floating-point tensor, got dtype {x.dtype}")
+    if p == "fro":
+        p = 2
+    if isinstance(p, str) or not (p == numpy.inf or p >= 1):
+        raise ValueError(f"norm: p is {p!r}, expected 'fro', inf or a number >= 1")
+    axes = _axes(dim, x.ndim, "norm")
+    if p == numpy.inf:
+        return amax(ew.abs_(x), axes, keepdim)
+    if p == 1:
+        return sum(ew.abs_(x), axes, keepdim)
+    total = sum(x * x if p == 2 else ew.abs_(x) ** p, axes, keepdim)
+    nonzero = total > 0
+    safe = ew.where(nonzero, total, 1.0)
+    return ew.where(nonzero, safe.sqrt() if p == 2 else safe ** (1 / p), 0.0)
 
 
 def logsumexp(x, dim, keepdim=False):

@@ -12,6 +12,13 @@ fresh subprocess (``ru_maxrss`` after minus before), and for tinygen also the pe
 
     .venv/bin/python benchmarks/bench_conv.py --threads 2
     .venv/bin/python benchmarks/bench_conv.py --threads 1 --no-memory
+    python benchmarks/bench_conv.py --device cuda --batch 512   # both libraries on the GPU
+
+On ``--device cuda`` tinygen runs on CuPy and PyTorch on CUDA with cuDNN, TF32 off (both
+sides in float32 proper); each timing ends with a synchronize of the device, the steps
+timed return nothing (their results are copied to the host only for the check), the naive
+NumPy column and the memory subprocesses are left out, and a column gives the GFLOP/s
+reached (``3 * 2*N*C_out*C_in*k*k*out*out`` for the forward and the two gradients).
 """
 
 import argparse
@@ -48,12 +55,15 @@ CASES = {
     "cifar convT 64->3 16": (True, 128, 64, 3, 16, 4, 2, 1),
     "3x3 conv 64->64 32": (False, 64, 64, 64, 32, 3, 1, 1),
 }
-TARGET = 1.5  # per shape; the geometric mean over shapes should be <= 1.0
+TARGET = 1.5  # per shape; the geometric mean over shapes should be <= 1.0 on the CPU
+GPU_GEOMEAN_TARGET = 1.5  # on a GPU, against cuDNN (issue 18)
 
 
-def make_problem(case, seed=0):
-    """Input, weight, bias and upstream gradient as float32 arrays, with PyTorch's init scale."""
-    transposed, batch, c_in, c_out, side, k, s, p = CASES[case]
+def make_problem(case, seed=0, batch=None):
+    """Input, weight, bias and upstream gradient as float32 arrays, with PyTorch's init scale
+    (``batch`` replaces the case's batch size)."""
+    transposed, case_batch, c_in, c_out, side, k, s, p = CASES[case]
+    batch = batch or case_batch
     rng = numpy.random.default_rng(seed)
     w_shape = (c_in, c_out, k, k) if transposed else (c_out, c_in, k, k)
     bound = 1 / math.sqrt(w_shape[1] * k * k)
@@ -70,32 +80,43 @@ def make_problem(case, seed=0):
 # ----------------------------------------------------------------------------- the three steps
 
 
-def tinygen_step(case, x, w, b, grad):
+def tinygen_step(case, x, w, b, grad, device="cpu", results=True):
+    """One forward + backward; it returns dx, dw, db as NumPy arrays when ``results``, else nothing."""
     transposed, *_, s, p = CASES[case]
     fn = conv_transpose2d if transposed else conv2d
-    x, w, b = (tinygen.tensor(a, requires_grad=True) for a in (x, w, b))
-    grad = tinygen.tensor(grad)
+    x, w, b = (tinygen.tensor(a, requires_grad=True, device=device) for a in (x, w, b))
+    grad = tinygen.tensor(grad, device=device)
 
     def step():
         x.grad = w.grad = b.grad = None
         fn(x, w, b, stride=s, padding=p).backward(grad)
-        return x.grad.numpy(), w.grad.numpy(), b.grad.numpy()
+        if results:
+            return x.grad.numpy(), w.grad.numpy(), b.grad.numpy()
 
     return step
 
 
-def torch_step(case, x, w, b, grad):
+def torch_step(case, x, w, b, grad, device="cpu", results=True):
     transposed, *_, s, p = CASES[case]
     fn = torch.nn.functional.conv_transpose2d if transposed else torch.nn.functional.conv2d
-    x, w, b = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    grad = torch.tensor(grad)
+    x, w, b = (torch.tensor(a, requires_grad=True, device=device) for a in (x, w, b))
+    grad = torch.tensor(grad, device=device)
 
     def step():
         x.grad = w.grad = b.grad = None
         fn(x, w, b, stride=s, padding=p).backward(grad)
-        return x.grad.numpy(), w.grad.numpy(), b.grad.numpy()
+        if results:
+            return tuple(t.detach().cpu().numpy() for t in (x.grad, w.grad, b.grad))
 
     return step
+
+
+def flops(case, batch=None):
+    """Multiply-adds times 2 of the forward and the two gradients (each one GEMM of the same size)."""
+    transposed, case_batch, c_in, c_out, side, k, s, p = CASES[case]
+    out_side = (side - 1) * s - 2 * p + k if transposed else (side + 2 * p - k) // s + 1
+    pixels = side if transposed else out_side  # the conv side's output pixels
+    return 3 * 2 * (batch or case_batch) * c_in * c_out * k * k * pixels * pixels
 
 
 def naive_cols(x, k, s, p, out_side):
@@ -200,26 +221,50 @@ def main():
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--memory-of", nargs=2, metavar=("CASE", "LIB"), help=argparse.SUPPRESS)
     parser.add_argument("--cases", nargs="*", default=list(CASES), help="which cases to run")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: where both libraries run")
+    parser.add_argument("--batch", type=int, help="one batch size for every case (default: each case's)")
     args = parser.parse_args()
+    gpu = args.device != "cpu"
+    sync = None
+    if gpu:
+        tinygen.backend.device(args.device)  # fails with a clear message without CuPy or a GPU
+        if torch is not None:
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+
+        def sync():
+            tinygen.backend.synchronize(args.device)
+            if torch is not None:
+                torch.cuda.synchronize()
+
     with harness.limit_threads(args.threads):
         if args.memory_of:
             return peak_memory(*args.memory_of)
         harness.print_machine()
-        print(f"threads: {args.threads}, float32, forward + backward, median of {args.repeat} samples\n")
+        print(f"device: {args.device}, threads: {args.threads}, float32, forward + backward, "
+              f"median of {args.repeat} samples\n")
         rows, memory = [], []
         for case in args.cases:
-            problem = make_problem(case)
+            problem = make_problem(case, batch=args.batch)
             makers = {"tinygen": tinygen_step, "torch": torch_step, "numpy": numpy_step}  # in this order
             if torch is None:
                 del makers["torch"]
-            # each step returns its dx, dw and db: the same callables are checked, then timed
-            steps = {name: make(case, *problem) for name, make in makers.items()}
-            rows.append(
-                harness.check_then_time(
-                    "bench_conv", case, steps, steps, args.repeat, 1e-4, TARGET, labels=["dx", "dw", "db"]
-                )
+            if gpu:
+                del makers["numpy"]
+                results = {name: make(case, *problem, args.device) for name, make in makers.items()}
+                steps = {name: make(case, *problem, args.device, False) for name, make in makers.items()}
+            else:  # each step returns its dx, dw and db: the same callables are checked, then timed
+                results = steps = {name: make(case, *problem) for name, make in makers.items()}
+            row = harness.check_then_time(
+                "bench_conv", case, results, steps, args.repeat, 1e-4, TARGET, labels=["dx", "dw", "db"],
+                sync=sync,
             )
-            if not args.no_memory:
+            rows.append(row)
+            if gpu:
+                rate = {name: flops(case, args.batch) / t.median / 1e9
+                        for name, t in (("tinygen", row.tinygen), ("torch", row.torch)) if t is not None}
+                print(f"{case}: GFLOP/s " + ", ".join(f"{name} {value:.0f}" for name, value in rate.items()))
+            if not args.no_memory and not gpu:
                 memory.append((case, *[measure_memory(case, lib, args.threads) for lib in steps]))
         print(harness.describe_other_load("after the run"))
     print()
@@ -227,9 +272,10 @@ def main():
     ratios = [row.ratio for row in rows if row.ratio is not None]
     if ratios:
         geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-        result = "PASS" if geomean <= 1.0 else "FAIL"  # three decimals: 1.004 must not read as 1.00
+        goal = GPU_GEOMEAN_TARGET if gpu else 1.0
+        result = "PASS" if geomean <= goal else "FAIL"  # three decimals: 1.004 must not read as 1.00
         cases = f"{len(ratios)} cases"
-        print(f"\ngeometric mean of tinygen/torch over {cases}: {geomean:.3f}x (target <= 1.0x): {result}")
+        print(f"\ngeometric mean of tinygen/torch over {cases}: {geomean:.3f}x (target <= {goal}x): {result}")
     if memory:
         print("\npeak memory of one forward + backward, MiB (RSS growth in a fresh process; tracemalloc)")
         print("| case | tinygen RSS | tinygen tracemalloc | torch RSS | numpy RSS | tinygen/torch RSS |")

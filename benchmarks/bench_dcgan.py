@@ -23,7 +23,8 @@ wrapped in a timer; and, for comparison, PyTorch's profiler's top ops.
     python benchmarks/bench_dcgan.py --device cuda --no-breakdown    # tinygen on CuPy, torch on CUDA
 
 On ``--device cuda`` both libraries run on the GPU, and each timing ends with a
-synchronize of the device, so that every queued kernel is counted.
+synchronize of the device, so that every queued kernel is counted; TF32 is off for torch,
+so both sides compute in float32 proper.
 """
 
 import collections
@@ -277,6 +278,9 @@ def main():
     sync = None
     if args.device != "cpu":
         tinygen.backend.device(args.device)  # fails with a clear message without CuPy or a GPU
+        if torch is not None:  # float32 proper on both sides: TF32 would round torch's products
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
 
         def sync():
             tinygen.backend.synchronize(args.device)

@@ -145,11 +145,18 @@ def test_kernel_on_gpu_matches_cpu(name):
      ((1, 34, 6, 5), 2, (2, 3), (1, 2), (0, 2), (2, 1)),
      ((2, 3, 9, 9), 3, (3, 2), (3, 2), (2, 1), (1, 1))],
 )  # fmt: skip
-def test_col2im_cuda_twin_is_the_xp_version_to_the_bit(shape, groups, kernel, stride, padding, dilation):
+def test_im2col_and_col2im_cuda_twins_are_the_xp_versions_to_the_bit(
+    shape, groups, kernel, stride, padding, dilation
+):
     cupy = backend.cupy
     out_size = im2col.conv_output_size(shape[2:], kernel, stride, padding, dilation)
     x = cupy.asarray(randn(*shape))
     cols_t = im2col.im2col(x, kernel, out_size, stride, padding, dilation, groups)
+    for size in (out_size, (out_size[0] - 1, out_size[1])):  # and fewer rows, as output_padding asks
+        got = im2col.im2col(x, kernel, size, stride, padding, dilation, groups)
+        expected = im2col._im2col(cupy, x, kernel, size, stride, padding, dilation, groups)
+        assert got.shape == expected.shape and got.strides == expected.strides
+        np.testing.assert_array_equal(got.get(), expected.get())
     cols_t += cupy.asarray(np.random.default_rng(2).standard_normal(cols_t.shape))  # any values
     expected = im2col._col2im(cupy, cols_t, shape, kernel, out_size, stride, padding, dilation)
     got = im2col.col2im(cols_t, shape, kernel, out_size, stride, padding, dilation)

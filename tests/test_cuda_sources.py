@@ -43,7 +43,7 @@ def compile_with_nvcc(text, folder):
 def test_the_kernels_are_found():
     assert {"tinygen_adam", "tinygen_amsgrad", "tinygen_bn_forward", "tinygen_bn_grad_x",
             "tinygen_col2im", "tinygen_lstm_forward", "tinygen_lstm_backward",
-            "tinygen_leaky_relu"} <= set(cuda_sources())
+            "tinygen_leaky_relu", "tinygen_im2col"} <= set(cuda_sources())
 
 
 def test_a_translation_unit_reads_as_cupy_lays_out_the_kernel():

@@ -107,7 +107,7 @@ def _zero_padded(shape, padding, groups, dtype, xp):
     return xp.zeros((groups, c // groups, n, *padded_size), dtype=dtype).transpose(2, 0, 1, 3, 4)
 
 
-def im2col(x, kernel, out_size, stride, padding, dilation, groups):
+def _im2col(xp, x, kernel, out_size, stride, padding, dilation, groups):
     """Patches of ``x`` (N, C, H, W) as columns ``cols_t`` of shape (g, kH*kW*C/g, N*out_h*out_w).
 
     Column ``(n, i, j)`` of group ``G`` holds the patch that output pixel ``(i, j)`` reads:
@@ -119,7 +119,6 @@ def im2col(x, kernel, out_size, stride, padding, dilation, groups):
     The input is copied once into a zero-padded array; a strided view then picks every
     patch without copying, and one copy lays the patches out.
     """
-    xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     out_h, out_w = out_size
@@ -136,6 +135,52 @@ def im2col(x, kernel, out_size, stride, padding, dilation, groups):
         cols = xp.ascontiguousarray(patches.transpose(0, 4, 5, 6, 2, 3, 1))
         return cols.reshape(groups, n * out_h * out_w, kh * kw * group_c).transpose(0, 2, 1)
     return xp.ascontiguousarray(patches).reshape(groups, group_c * kh * kw, n * out_h * out_w)
+
+
+# One CUDA thread per value of the stored columns (``i``, its flat index) reads it from x, or
+# writes 0 where the window hangs over the border: no padded copy, one launch where the xp
+# version makes three. The stored layouts are _im2col's: (G, n, i, j, u, v, c) channels last,
+# (G, c, u, v, n, i, j) otherwise.
+_IM2COL_CUDA = """
+    long long r = i;
+    int n, row, col, u, v, c, g;
+    if (last) {
+        c = r % gc; r /= gc; v = r % kw; r /= kw; u = r % kh; r /= kh;
+        col = r % ow; r /= ow; row = r % oh; r /= oh; n = r % batch; g = r / batch;
+    } else {
+        col = r % ow; r /= ow; row = r % oh; r /= oh; n = r % batch; r /= batch;
+        v = r % kw; r /= kw; u = r % kh; r /= kh; c = r % gc; g = r / gc;
+    }
+    const int a = row * sh + u * dh - ph, b = col * sw + v * dw - pw;
+    cols = (a < 0 || a >= height || b < 0 || b >= width)
+        ? (T)0 : x[(((long long)n * chans + g * gc + c) * height + a) * width + b];
+"""
+
+IM2COL_KERNEL = backend.CudaSource(
+    "raw T x, int32 batch, int32 chans, int32 height, int32 width, int32 gc, "
+    "int32 kh, int32 kw, int32 oh, int32 ow, int32 sh, int32 sw, int32 ph, int32 pw, int32 dh, int32 dw, "
+    "bool last",
+    "T cols",
+    _IM2COL_CUDA,
+    "tinygen_im2col",
+)
+
+
+def _im2col_cuda(x, kernel, out_size, stride, padding, dilation, groups):
+    """:func:`_im2col` as one gather kernel (CuPy arrays), returning the same layout."""
+    xp = backend.get_array_module(x)
+    n, c, h, w = x.shape
+    (kh, kw), (oh, ow) = kernel, out_size
+    group_c = c // groups
+    last = channels_last(group_c)
+    stored = xp.empty((groups, n * oh * ow, kh * kw * group_c) if last
+                      else (groups, group_c * kh * kw, n * oh * ow), dtype=x.dtype)  # fmt: skip
+    geometry = (*kernel, *out_size, *stride, *padding, *dilation)
+    backend.elementwise(IM2COL_KERNEL)(xp.ascontiguousarray(x), n, c, h, w, group_c, *geometry, last, stored)
+    return stored.transpose(0, 2, 1) if last else stored
+
+
+im2col = backend.twin(_im2col, cuda=_im2col_cuda)
 
 
 def _col2im(xp, cols_t, shape, kernel, out_size, stride, padding, dilation, out=None):

@@ -224,18 +224,8 @@ def main():
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: where both libraries run")
     parser.add_argument("--batch", type=int, help="one batch size for every case (default: each case's)")
     args = parser.parse_args()
-    gpu = args.device != "cpu"
-    sync = None
-    if gpu:
-        tinygen.backend.device(args.device)  # fails with a clear message without CuPy or a GPU
-        if torch is not None:
-            torch.backends.cudnn.allow_tf32 = False
-            torch.backends.cuda.matmul.allow_tf32 = False
-
-        def sync():
-            tinygen.backend.synchronize(args.device)
-            if torch is not None:
-                torch.cuda.synchronize()
+    sync = harness.device_sync(args.device)
+    gpu = sync is not None
 
     with harness.limit_threads(args.threads):
         if args.memory_of:

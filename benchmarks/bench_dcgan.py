@@ -38,8 +38,9 @@ from tinygen.autograd.function import Function
 from tinygen.models import dcgan
 
 try:
-    from benchmarks import harness
+    from benchmarks import gan_twins, harness
 except ImportError:  # run as a script: benchmarks/ is on sys.path
+    import gan_twins
     import harness
 
 torch = harness.torch
@@ -55,59 +56,14 @@ LOSSES = ("loss_d", "loss_g", "d_real", "d_fake")  # what a train_step returns, 
 
 
 def torch_twins(G, D):
-    """torch copies of tinygen's G and D: the same layers, and the same weights copied in."""
-    nn = torch.nn
-    base, n = dcgan.image_layout(G.image_size)
-
-    width = NF * 2 ** (n - 1)
-    g_layers = [nn.Linear(NZ, width * base * base, bias=False), nn.BatchNorm1d(width * base * base),
-                nn.ReLU(), nn.Unflatten(1, (width, base, base))]  # fmt: skip
-    for _ in range(n - 1):
-        g_layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2),
-                     nn.ReLU()]  # fmt: skip
-        width //= 2
-    g_layers += [nn.ConvTranspose2d(NF, G.channels, 4, 2, 1), nn.Tanh()]
-
-    width = NF
-    d_layers = [nn.Conv2d(D.channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
-    for _ in range(n - 1):
-        d_layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2),
-                     nn.LeakyReLU(0.2)]  # fmt: skip
-        width *= 2
-    d_layers += [nn.Flatten(), nn.Linear(width * base * base, 1)]
-
-    twins = []
-    for ours, layers in ((G, g_layers), (D, d_layers)):
-        theirs = nn.Module()
-        theirs.main = nn.Sequential(*layers)
-        theirs.to(torch.from_numpy(numpy.zeros(0, ours.main[0].weight.dtype)).dtype)
+    """torch copies of tinygen's G and D (``gan_twins``' twins), with the same weights copied in."""
+    t_G = gan_twins.TorchGenerator(NZ, NF, G.channels, G.image_size)
+    t_D = gan_twins.TorchDiscriminator(NF, D.channels, G.image_size, norm="batch")
+    dtype = torch.from_numpy(numpy.zeros(0, G.main[0].weight.dtype)).dtype
+    for ours, theirs in ((G, t_G), (D, t_D)):
+        theirs.to(dtype)
         theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
-        twins.append(theirs)
-    t_G, t_D = twins
-    return t_G.main, lambda x: t_D.main(x).view(-1), t_D
-
-
-def torch_train_step(G, D, opt_g, opt_d, real, z):
-    """``dcgan.train_step`` line for line, in torch."""
-    batch = real.shape[0]
-    ones = torch.ones(batch, dtype=real.dtype, device=real.device)
-    zeros = torch.zeros(batch, dtype=real.dtype, device=real.device)
-    fake = G(z)
-    bce = torch.nn.functional.binary_cross_entropy_with_logits
-    logits_real = D(real)
-    logits_fake = D(fake.detach())
-    loss_d = bce(logits_real, ones) + bce(logits_fake, zeros)
-    opt_d.zero_grad()
-    loss_d.backward()
-    opt_d.step()
-    loss_g = bce(D(fake), ones)
-    opt_g.zero_grad()
-    loss_g.backward()
-    opt_g.step()
-    with torch.no_grad():
-        d_real = torch.sigmoid(logits_real).mean().item()
-        d_fake = torch.sigmoid(logits_fake).mean().item()
-    return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "d_real": d_real, "d_fake": d_fake}
+    return t_G, t_D
 
 
 class Setup:
@@ -122,12 +78,10 @@ class Setup:
         real = numpy.random.default_rng(seed).uniform(-1, 1, (batch, channels, size, size))
         self.real = tinygen.tensor(real.astype(dtype), device=device)
         if torch is not None:
-            self.t_G, self.t_D, t_D_module = torch_twins(self.G, self.D)
-            self.t_G.to(device)
-            t_D_module.to(device)
+            self.t_G, self.t_D = (twin.to(device) for twin in torch_twins(self.G, self.D))
             self.t_opt_g = torch.optim.Adam(self.t_G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-            self.t_opt_d = torch.optim.Adam(t_D_module.parameters(), lr=2e-4, betas=(0.5, 0.999))
-            self.t_params = [*self.t_G.parameters(), *t_D_module.parameters()]
+            self.t_opt_d = torch.optim.Adam(self.t_D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+            self.t_params = [*self.t_G.parameters(), *self.t_D.parameters()]
             self.t_real = torch.tensor(self.real.numpy(), device=device)
 
     def tinygen_step(self, z=None):
@@ -136,7 +90,7 @@ class Setup:
     def torch_step(self, z=None):
         if z is None:
             z = torch.randn(self.t_real.shape[0], NZ, dtype=self.t_real.dtype, device=self.t_real.device)
-        return torch_train_step(self.t_G, self.t_D, self.t_opt_g, self.t_opt_d, self.t_real, z)
+        return gan_twins.torch_train_step(self.t_G, self.t_D, self.t_opt_g, self.t_opt_d, self.t_real, z)
 
 
 def check_results(case, device="cpu"):
@@ -275,18 +229,7 @@ def main():
     parser.add_argument("--no-breakdown", action="store_true", help="skip the per-op breakdown")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: where both libraries run")
     args = parser.parse_args()
-    sync = None
-    if args.device != "cpu":
-        tinygen.backend.device(args.device)  # fails with a clear message without CuPy or a GPU
-        if torch is not None:  # float32 proper on both sides: TF32 would round torch's products
-            torch.backends.cudnn.allow_tf32 = False
-            torch.backends.cuda.matmul.allow_tf32 = False
-
-        def sync():
-            tinygen.backend.synchronize(args.device)
-            if torch is not None:
-                torch.cuda.synchronize()
-
+    sync = harness.device_sync(args.device)
     with harness.limit_threads(args.threads):
         harness.print_machine()
         print(

@@ -177,6 +177,24 @@ class Timing:
         return Timing(self.samples + other.samples, None if unknown else self.other + other.other)
 
 
+def device_sync(device):
+    """The ``sync`` for :func:`time_call` on ``device``: None on the CPU. On a GPU it first checks
+    the device (a clear error without CuPy or a GPU) and turns torch's TF32 off, so both
+    libraries compute in float32 proper, then returns a synchronize of both."""
+    if tinygen.backend.device(device).type == "cpu":
+        return None
+    if torch is not None:
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+    def sync():
+        tinygen.backend.synchronize(device)
+        if torch is not None:
+            torch.cuda.synchronize()
+
+    return sync
+
+
 def time_call(fn, repeat=30, warmup=3, min_sample_time=0.01, sync=None, pause=0.25):
     """Time the zero-argument callable ``fn``; returns a :class:`Timing` in seconds per call.
 

@@ -23,17 +23,18 @@ from tinygen.ops import number
 def _binary(fn, a, b):
     """Apply a binary Function. A real number beside a tensor takes the op's number form
     (``a + 2`` is ``AddNumber``), any other non-tensor becomes a tensor."""
-    forms = _NUMBER_FORMS.get(fn)
-    if forms is not None and isinstance(a, Tensor) and isinstance(b, numbers.Real):
-        value, a = _as_number(b, a)
-        return forms[0].apply(a, value)
-    if forms is not None and isinstance(b, Tensor) and isinstance(a, numbers.Real):
-        value, b = _as_number(a, b)
-        return forms[1].apply(b, value)
-    if not isinstance(a, Tensor):
-        a, b = _promote_scalar(a, b)
-    elif not isinstance(b, Tensor):
-        b, a = _promote_scalar(b, a)
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):  # two tensors skip all of this
+        forms = _NUMBER_FORMS.get(fn)
+        if forms is not None and isinstance(a, Tensor) and isinstance(b, numbers.Real):
+            value, a = _as_number(b, a)
+            return forms[0].apply(a, value)
+        if forms is not None and isinstance(b, Tensor) and isinstance(a, numbers.Real):
+            value, b = _as_number(a, b)
+            return forms[1].apply(b, value)
+        if not isinstance(a, Tensor):
+            a, b = _promote_scalar(a, b)
+        else:
+            b, a = _promote_scalar(b, a)
     try:
         return fn.apply(a, b)
     except ValueError:
